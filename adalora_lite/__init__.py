@@ -1,0 +1,23 @@
+"""adalora-lite: low-rank adaptation from first principles up to AdaLoRA.
+
+Shared by both paths (array-library agnostic):
+    budget_schedule, BudgetSchedule      the cubic budget b(t) and when to mask
+    RankAllocator                        importance EMAs, triplet scores, global top-b masking
+    sensitivity, smooth, entry_score, triplet_scores, top_b_mask    the scoring steps, one by one
+    orthogonality_penalty, orthogonality_grad                       R(P, Q) and its gradient
+    ConfigError, NonFiniteGradientError  what bad input raises (both are ValueErrors)
+
+Two implementations of the adapters, same names and semantics:
+    adalora_lite.reference   NumPy, forward and hand-written backward (LoRALinear, SVDLinear, MLP)
+    adalora_lite.nn          PyTorch modules and model surgery (import it explicitly: it loads torch)
+"""
+from . import reference
+from .allocator import RankAllocator
+from .errors import ConfigError, NonFiniteGradientError
+from .regularizer import orthogonality_grad, orthogonality_penalty
+from .schedule import BudgetSchedule, budget_schedule
+from .scoring import entry_score, sensitivity, smooth, top_b_mask, triplet_scores
+
+__all__ = ["budget_schedule", "BudgetSchedule", "RankAllocator", "sensitivity", "smooth",
+           "entry_score", "triplet_scores", "top_b_mask", "orthogonality_penalty",
+           "orthogonality_grad", "ConfigError", "NonFiniteGradientError", "reference"]

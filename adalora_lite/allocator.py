@@ -1,0 +1,163 @@
+"""RankAllocator: AdaLoRA's importance scores and global top-b masking, for both paths.
+
+Call `update(step)` once per training step, after `optimizer.step()` and before `zero_grad()`:
+the importance of an entry is |w * grad| with the weight *after* the step and the gradient that
+produced it (the order PEFT's `update_and_allocate` expects). Per step:
+
+    step <  final_start   update the EMAs; mask to b(step) when the schedule says so
+    step == final_start   mask to the target budget with the current scores; freeze that mask
+    step >  final_start   re-apply the frozen mask (the optimizer may have moved masked lambdas)
+
+Vectorized: the weights and gradients of all layers are concatenated into one flat array, so the
+EMAs, the entry scores and the per-triplet sums are a handful of array operations whatever the
+number of adapted layers. The layers may be NumPy `reference.SVDLinear` or torch `nn.SVDLinear`:
+both expose `weights_and_grads()`, `apply_mask(keep)`, `mask`, `r`, `d_out` and `d_in`.
+"""
+import warnings
+
+import numpy as np
+
+from .errors import ConfigError, NonFiniteGradientError, check_int, check_open_unit
+from .schedule import BudgetSchedule
+from .scoring import (as_like, entry_score, namespace, sensitivity, smooth, top_b_mask,
+                      triplet_scores)
+
+
+class RankAllocator:
+    def __init__(self, layers, *, target_budget, total_steps, warmup_steps, final_steps,
+                 mask_interval=1, beta1=0.85, beta2=0.85):
+        """layers: {name: SVDLinear}, every adapted matrix of the model, in a fixed order."""
+        self.layers = dict(layers)
+        if not self.layers:
+            raise ConfigError("layers must hold at least one SVDLinear adapter, got none")
+        self.beta1 = check_open_unit("beta1", beta1)
+        self.beta2 = check_open_unit("beta2", beta2)
+        self.schedule = BudgetSchedule(
+            total_steps=total_steps, init_budget=sum(layer.r for layer in self.layers.values()),
+            target_budget=target_budget, warmup_steps=warmup_steps, final_steps=final_steps,
+            mask_interval=mask_interval)
+        self.budget = self.schedule.init_budget
+        self.last_step = None  # the step of the last update(); None before the first
+        self.ema = self.uncertainty = None  # (n_entries,) flat Ibar and Ubar, made on first use
+        self._index = None
+        self._warned_no_grad = set()
+
+    def update(self, step):
+        """Score, and mask if the schedule says so, after optimizer step number `step`."""
+        step = check_int("step", step, low=0 if self.last_step is None else self.last_step + 1)
+        final_start = self.schedule.final_start
+        if step < final_start:
+            self._update_scores()
+            self.budget = self.schedule.budget(step)
+            if self.schedule.masks_at(step):
+                self._mask_to(self.budget)
+        elif not self.frozen:  # step == final_start, or the first call after it
+            self.budget = self.schedule.target_budget
+            self._mask_to(self.budget)
+        else:
+            for layer in self.layers.values():
+                layer.apply_mask(layer.mask)
+        self.last_step = step
+        return self.budget
+
+    @property
+    def frozen(self):
+        """True once the final allocation is fixed (the final phase has begun)."""
+        return self.last_step is not None and self.last_step >= self.schedule.final_start
+
+    def triplet_scores(self):
+        """S (n_triplets,): every triplet's score, layers in order; zeros before the first update."""
+        triplet_of, weight_of, n = self._flat_index()
+        if self.ema is None:
+            return weight_of[:n] * 0
+        return triplet_scores(entry_score(self.ema, self.uncertainty), triplet_of, weight_of, n)
+
+    def layer_scores(self):
+        """{name: S (r,)}: `triplet_scores()` cut into layers."""
+        scores, out, offset = self.triplet_scores(), {}, 0
+        for name, layer in self.layers.items():
+            out[name], offset = scores[offset:offset + layer.r], offset + layer.r
+        return out
+
+    def ranks(self):
+        """{name: number of triplets that survived the last masking}."""
+        return {name: int(layer.mask.sum()) for name, layer in self.layers.items()}
+
+    def rank_pattern(self):
+        """{name: [bool] * r}: which triplets of each layer survived the last masking."""
+        return {name: [bool(k) for k in layer.mask.tolist()] for name, layer in self.layers.items()}
+
+    def state_dict(self):
+        """What `load_state_dict` needs to resume exactly: the EMAs, the budget, the last step."""
+        return {"ema": self.ema, "uncertainty": self.uncertainty, "budget": self.budget,
+                "last_step": self.last_step}
+
+    def load_state_dict(self, state):
+        self.ema, self.uncertainty = state["ema"], state["uncertainty"]
+        self.budget, self.last_step = state["budget"], state["last_step"]
+
+    # ---------------------------------------------------------------- internals
+    def _update_scores(self):
+        weights, grads = self._gather()
+        now = sensitivity(weights, grads)
+        if self.ema is None:
+            self.ema, self.uncertainty = now * 0, now * 0  # EMAs start at zero, as in PEFT
+        self.ema, self.uncertainty = smooth(self.ema, self.uncertainty, now,
+                                            beta1=self.beta1, beta2=self.beta2)
+
+    def _gather(self):
+        """All adapter weights and gradients, flattened and concatenated: two (n_entries,) arrays."""
+        weights, grads = [], []
+        for name, layer in self.layers.items():
+            pairs = layer.weights_and_grads()
+            if any(g is None for _, g in pairs):
+                self._warn_no_grad(name)
+            for w, g in pairs:
+                weights.append(w.reshape(-1))
+                grads.append((w * 0 if g is None else g).reshape(-1))
+        xp = namespace(weights[0])
+        weights, grads = xp.concat(weights), xp.concat(grads)
+        if not bool(xp.isfinite(grads).all()):
+            raise NonFiniteGradientError(self._non_finite_message())
+        return weights, grads
+
+    def _warn_no_grad(self, name):
+        # A targeted module the forward pass never uses (BERT's pooler when a target is "dense")
+        # has no gradient. PEFT crashes on it; here it scores zero and loses its rank first.
+        if name not in self._warned_no_grad:
+            self._warned_no_grad.add(name)
+            warnings.warn(f"adapted layer {name!r} has no gradient (is it used in the forward "
+                          "pass?); its importance is taken as 0", stacklevel=3)
+
+    def _non_finite_message(self):
+        bad = [name for name, layer in self.layers.items()
+               if any(g is not None and not bool(namespace(g).isfinite(g).all())
+                      for _, g in layer.weights_and_grads())]
+        return (f"gradients reaching the allocator must be finite; NaN or inf in layer(s) {bad}. "
+                "Lower the learning rate or clip gradients before calling update().")
+
+    def _flat_index(self):
+        """For every flat entry: which global triplet it belongs to, and its weight in S_i."""
+        if self._index is None:
+            triplet_of, weight_of, offset = [], [], 0
+            for layer in self.layers.values():
+                ids = offset + np.arange(layer.r)
+                # Flat order per layer: P (d_out, r) row-major, lam (r,), Q (r, d_in) row-major.
+                triplet_of += [np.tile(ids, layer.d_out), ids, np.repeat(ids, layer.d_in)]
+                weight_of += [np.full(layer.d_out * layer.r, 1 / layer.d_out), np.ones(layer.r),
+                              np.full(layer.r * layer.d_in, 1 / layer.d_in)]
+                offset += layer.r
+            like = next(iter(self.layers.values())).weights_and_grads()[0][0]
+            self._index = (as_like(np.concatenate(triplet_of), like, dtype=_int64(like)),
+                           as_like(np.concatenate(weight_of), like), offset)
+        return self._index
+
+    def _mask_to(self, budget):
+        keep, offset = top_b_mask(self.triplet_scores(), budget), 0
+        for layer in self.layers.values():
+            layer.apply_mask(keep[offset:offset + layer.r])
+            offset += layer.r
+
+
+def _int64(like):
+    return np.int64 if isinstance(like, np.ndarray) else namespace(like).int64

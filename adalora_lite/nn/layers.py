@@ -1,0 +1,106 @@
+"""LoRALinear and SVDLinear as torch modules wrapping a frozen nn.Linear.
+
+Same names, shapes and semantics as `adalora_lite.reference.layers`; autograd replaces the
+hand-written backward. Parameters live on the wrapped layer's device and dtype.
+"""
+import torch
+from torch import nn
+
+from ..errors import ConfigError, check_positive, check_rank
+
+
+class _Adapter(nn.Module):
+    """What both adapters share: the frozen base layer, alpha/r, merging, input checks."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        if not isinstance(base, nn.Linear):
+            raise ConfigError(f"base must be a torch.nn.Linear, got {type(base).__name__}")
+        self.d_out, self.d_in = base.out_features, base.in_features
+        self.r = check_rank("r", r, d_out=self.d_out, d_in=self.d_in)
+        self.alpha = check_positive("alpha", alpha)
+        self.scale = self.alpha / self.r
+        self.base = base.requires_grad_(False)
+        self.merged = False
+
+    def _new(self, *shape):
+        w = self.base.weight
+        return nn.Parameter(torch.empty(*shape, dtype=w.dtype, device=w.device))
+
+    def forward(self, x):
+        if x.shape[-1] != self.d_in:
+            raise ConfigError(f"x must have last dimension d_in={self.d_in}, got shape {tuple(x.shape)}")
+        out = self.base(x)
+        return out if self.merged else out + self.adapter_output(x)
+
+    @torch.no_grad()
+    def merge(self):
+        """W <- W0 + delta: inference costs one matmul again, no extra latency."""
+        if not self.merged:
+            self.base.weight += self.delta_weight()
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self):
+        """W <- W - delta: back to W0 (up to rounding) to train again or swap adapters."""
+        if self.merged:
+            self.base.weight -= self.delta_weight()
+            self.merged = False
+
+
+class LoRALinear(_Adapter):
+    """h = W0 x + b + (alpha/r) B A x;  A (r, d_in) Kaiming-uniform, B (d_out, r) zero."""
+
+    def __init__(self, base, *, r, alpha):
+        super().__init__(base, r, alpha)
+        self.A = self._new(self.r, self.d_in)
+        self.B = self._new(self.d_out, self.r)
+        bound = self.d_in ** -0.5
+        nn.init.uniform_(self.A, -bound, bound)
+        nn.init.zeros_(self.B)
+
+    def adapter_output(self, x):
+        return (x @ self.A.T) @ self.B.T * self.scale
+
+    def delta_weight(self):
+        return self.scale * self.B @ self.A  # (d_out, d_in)
+
+
+class SVDLinear(_Adapter):
+    """h = W0 x + b + (alpha/r) P diag(lam) Q x;  lam (r,) zero, P and Q orthogonal or N(0, 0.02^2).
+
+    `mask` (r,) records which triplets survived the last masking; masked lam are exactly zero.
+    """
+
+    def __init__(self, base, *, r, alpha, init="orthogonal"):
+        super().__init__(base, r, alpha)
+        self.P = self._new(self.d_out, self.r)
+        self.lam = self._new(self.r)
+        self.Q = self._new(self.r, self.d_in)
+        if init == "orthogonal":
+            nn.init.orthogonal_(self.P)
+            nn.init.orthogonal_(self.Q)
+        elif init == "gaussian":
+            nn.init.normal_(self.P, 0, 0.02)
+            nn.init.normal_(self.Q, 0, 0.02)
+        else:
+            raise ConfigError(f"init must be 'orthogonal' or 'gaussian', got {init!r}")
+        nn.init.zeros_(self.lam)
+        self.register_buffer("mask", torch.ones(self.r, dtype=torch.bool, device=self.lam.device))
+
+    def adapter_output(self, x):
+        return ((x @ self.Q.T) * self.lam) @ self.P.T * self.scale
+
+    def delta_weight(self):
+        return self.scale * (self.P * self.lam) @ self.Q  # (d_out, d_in)
+
+    # -- the protocol the shared RankAllocator uses (the NumPy SVDLinear has the same two methods)
+    def weights_and_grads(self):
+        return tuple((w.detach(), w.grad) for w in (self.P, self.lam, self.Q))
+
+    @torch.no_grad()
+    def apply_mask(self, keep):
+        if self.merged:
+            raise RuntimeError("unmerge() the adapter before masking it: the merged weight would go stale")
+        self.mask.copy_(torch.as_tensor(keep, device=self.mask.device))
+        self.lam.masked_fill_(~self.mask, 0)

@@ -1,0 +1,67 @@
+"""A small MLP trained end to end with adapters, in pure NumPy: the reference as a runnable algorithm.
+
+    logits = L_last(tanh(... tanh(L_0(x))))      every L_k an adapter around frozen weights
+
+`train_step` is one iteration of the paper's Algorithm 1: forward, backward, the orthogonality
+regularizer, an SGD step on the adapters, then the allocator (importance, budget, masking).
+"""
+import numpy as np
+
+from ..regularizer import orthogonality_grad, orthogonality_penalty
+from .layers import LoRALinear, SVDLinear
+
+
+class MLP:
+    def __init__(self, weights, biases, *, adapter="svd", r, alpha, rng=None, **adapter_kwargs):
+        """weights[k] (d_{k+1}, d_k) and biases[k] are the frozen "pretrained" layers."""
+        cls = {"svd": SVDLinear, "lora": LoRALinear}[adapter]
+        rng = np.random.default_rng(rng)
+        self.layers = {f"layers.{k}": cls(w, b, r=r, alpha=alpha, rng=rng, **adapter_kwargs)
+                       for k, (w, b) in enumerate(zip(weights, biases))}
+
+    def forward(self, x):
+        *hidden, last = self.layers.values()
+        self._activations = []  # tanh outputs, kept for backward
+        for layer in hidden:
+            x = np.tanh(layer.forward(x))
+            self._activations.append(x)
+        return last.forward(x)
+
+    def backward(self, dlogits):
+        *hidden, last = self.layers.values()
+        dx = last.backward(dlogits)
+        for layer, a in zip(reversed(hidden), reversed(self._activations)):
+            dx = layer.backward(dx * (1 - a ** 2))  # tanh' = 1 - tanh^2
+        return dx
+
+
+def cross_entropy(logits, labels):
+    """Mean cross-entropy of integer `labels` (n,) under `logits` (n, c), and dL/dlogits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)  # stable softmax
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = len(labels)
+    loss = -log_probs[np.arange(n), labels].mean()
+    dlogits = np.exp(log_probs)
+    dlogits[np.arange(n), labels] -= 1
+    return loss, dlogits / n
+
+
+def train_step(model, x, labels, *, lr, gamma=0.0, allocator=None, step=None):
+    """One SGD step on the adapters; returns the objective  CE + gamma * mean_k R(P_k, Q_k)."""
+    loss, dlogits = cross_entropy(model.forward(x), labels)
+    model.backward(dlogits)
+    svd_layers = [layer for layer in model.layers.values() if isinstance(layer, SVDLinear)]
+    if gamma and svd_layers:
+        # The regularizer is averaged over layers (as PEFT) so gamma does not grow with depth.
+        weight = gamma / len(svd_layers)
+        for layer in svd_layers:
+            loss += weight * orthogonality_penalty(layer.P, layer.Q)
+            dP, dQ = orthogonality_grad(layer.P, layer.Q)
+            layer.grads["P"] += weight * dP
+            layer.grads["Q"] += weight * dQ
+    for layer in model.layers.values():
+        for name, w in layer.params().items():
+            w -= lr * layer.grads[name]  # in place: the allocator sees the updated weights
+    if allocator is not None:
+        allocator.update(step)
+    return float(loss)
