@@ -1,0 +1,1 @@
+"""Plotly figure builders: state in, figure out, no widgets."""

@@ -1,0 +1,1 @@
+"""ipywidgets panels wiring sliders to the figure builders in adalora_lite.viz."""
