@@ -1,9 +1,10 @@
 """Save and load adapters, their masks and the allocator's state, with safetensors.
 
 One file holds everything needed to resume training exactly: every adapter's tensors (A, B or
-P, lam, Q and the mask) under its module name, the allocator's EMAs, and a JSON header with each
-adapter's kind, rank and alpha and the allocator's step and budget. The frozen base model is not
-saved: it is the pretrained one, loaded as usual.
+P, lam, Q and the mask) under its module name, any other trainable parameter (a new classifier
+head, `modules_to_train`), the allocator's EMAs, and a JSON header with each adapter's kind, rank
+and alpha and the allocator's step and budget. The frozen base model is not saved: it is the
+pretrained one, loaded as usual.
 """
 import json
 
@@ -27,6 +28,8 @@ def save_adapters(path, model, allocator=None):
         for key, t in adapter.state_dict().items():
             if not key.startswith("base."):
                 tensors[f"{name}.{key}"] = t.detach().cpu().contiguous()
+    for name, p in _trainable_outside_adapters(model, adapters).items():
+        tensors[f"trainable.{name}"] = p.detach().cpu().contiguous()
     header = {"layers": layers}
     if allocator is not None:
         state = allocator.state_dict()
@@ -58,9 +61,21 @@ def load_adapters(path, model, allocator=None):
                         raise ConfigError(f"{name}.{key}: saved {tuple(saved.shape)} {saved.dtype}, "
                                           f"model has {tuple(t.shape)} {t.dtype}")
                     t.copy_(saved)
+        params = dict(model.named_parameters())
+        for key in tensors:
+            if key.startswith("trainable."):
+                name = key.removeprefix("trainable.")
+                if name not in params:
+                    raise ConfigError(f"saved trainable parameter {name!r} is not in the model")
+                params[name].copy_(tensors[key]).requires_grad_(True)
     if allocator is not None:
         _load_allocator(allocator, header, tensors)
     return adapters
+
+
+def _trainable_outside_adapters(model, adapters):
+    inside = {id(p) for a in adapters.values() for p in a.parameters()}
+    return {n: p for n, p in model.named_parameters() if p.requires_grad and id(p) not in inside}
 
 
 def _add_saved(model, layers):
