@@ -1,0 +1,119 @@
+"""Checkers for notebook 01's "try it" exercises (rank and low-rank approximation).
+
+Each checker takes the student's answer (None while unanswered) and returns a Feedback: truthy
+when right, and its text (what the notebook shows) says why, or what to look at again.
+
+    check_tail_error(s, r, answer)          Frobenius error of the best rank-r approximation
+    check_breakeven_rank(d, k, answer)      largest r at which (d + k) r still saves parameters
+    check_rank_for_error(approx, target, answer)   smallest r with relative error <= target
+"""
+from dataclasses import dataclass
+import math
+
+from ..lowrank import breakeven_rank, lowrank_param_count, full_param_count, tail_error
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A checker's verdict: `correct` and a message (shown as the cell's output)."""
+    correct: bool
+    message: str
+
+    def __bool__(self):
+        return self.correct
+
+    def __repr__(self):
+        return self.message
+
+    def _repr_pretty_(self, p, cycle):  # IPython shows the message without quotes
+        p.text(self.message)
+
+
+def unanswered(hint):
+    return Feedback(False, f"Not answered yet: replace None with your answer. Hint: {hint}")
+
+
+def _as_number(answer):
+    """The answer as a float, or None when it is not a number."""
+    if isinstance(answer, bool):
+        return None
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def not_a_number(answer):
+    return Feedback(False, f"Your answer {answer!r} is not a number: give a single number.")
+
+
+def check_tail_error(s, r, answer, *, rel_tol=1e-3):
+    """||W - W_r||_F for the best rank-r approximation of a matrix with singular values s."""
+    if answer is None:
+        return unanswered("Eckart-Young says the error is made of the singular values you drop.")
+    value = _as_number(answer)
+    if value is None:
+        return not_a_number(answer)
+    s = [float(x) for x in s]
+    expected = tail_error(s, r)
+    if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=1e-9):
+        return Feedback(True, f"Right: sqrt({' + '.join(f'{x:g}^2' for x in s[r:])}) = "
+                              f"{expected:.4g}, without ever forming W.")
+    if math.isclose(value, sum(s[r:]), rel_tol=rel_tol):
+        return Feedback(False, "Close: you added the dropped singular values. The Frobenius error "
+                               "adds their squares, then takes the square root.")
+    if math.isclose(value, sum(x * x for x in s[r:]), rel_tol=rel_tol):
+        return Feedback(False, "Almost: that is the squared error. Take the square root.")
+    if r < len(s) and math.isclose(value, s[r], rel_tol=rel_tol):
+        return Feedback(False, "That is the spectral-norm error (the largest dropped singular "
+                               "value). The question asks for the Frobenius norm.")
+    return Feedback(False, f"Not quite ({value:.4g}). Keep the {r} largest singular values; the "
+                           "error comes from the others only.")
+
+
+def check_breakeven_rank(d, k, answer):
+    """The largest integer r with (d + k) r < d k for a (d, k) matrix."""
+    if answer is None:
+        return unanswered("solve (d + k) r < d k for the largest whole number r.")
+    value = _as_number(answer)
+    if value is None:
+        return not_a_number(answer)
+    expected = breakeven_rank(d, k)
+    full = full_param_count(d, k)
+    if value == expected:
+        return Feedback(True, f"Right: r = {expected} stores {lowrank_param_count(d, k, expected):,} "
+                              f"numbers < {full:,}; r = {expected + 1} would store "
+                              f"{lowrank_param_count(d, k, expected + 1):,}. LoRA's r = 8 is far below.")
+    if value != int(value):
+        return Feedback(False, "A rank is a whole number: round d k / (d + k) the right way.")
+    if value > expected:
+        return Feedback(False, f"At r = {int(value)} the factors hold "
+                               f"{lowrank_param_count(d, k, int(value)):,} numbers, not fewer than "
+                               f"d k = {full:,}.")
+    return Feedback(False, f"r = {int(value)} does save parameters, but a larger r still does too.")
+
+
+def check_rank_for_error(approx, target, answer):
+    """The smallest r whose best rank-r approximation has relative Frobenius error <= target.
+
+    approx: a LowRankApprox (one SVD of the matrix in question)."""
+    if answer is None:
+        return unanswered("move the slider, or read it off the spectrum: the relative error is "
+                          "sqrt(sum of dropped s_i^2 / sum of all s_i^2).")
+    value = _as_number(answer)
+    if value is None:
+        return not_a_number(answer)
+    if value != int(value) or not 1 <= value <= approx.n:
+        return Feedback(False, f"A rank is a whole number between 1 and {approx.n}.")
+    r = int(value)
+    err = approx.relative_error(r)
+    if err > target:
+        return Feedback(False, f"At r = {r} the relative error is {err:.2%}, above {target:.0%}: "
+                               "keep more singular values.")
+    if r > 1 and approx.relative_error(r - 1) <= target:
+        return Feedback(False, f"r = {r} reaches it ({err:.2%}), but so does a smaller rank: "
+                               "find the smallest.")
+    return Feedback(True, f"Right: r = {r} gives {err:.2%} <= {target:.0%} with "
+                          f"{approx.param_count(r) / (approx.shape[0] * approx.shape[1]):.1%} "
+                          "of the parameters.")

@@ -1,0 +1,134 @@
+"""Figures for notebook 01 (rank and low-rank approximation): state in, plotly figure out.
+
+    spectrum_figure(spectra)              singular values of one or more matrices, log scale
+    cumulative_energy_figure(spectra)     fraction of ||W||_F^2 kept by the best rank-r approximation
+    eckart_young_figure(ranks, ...)       measured ||W - W_r||_F against the spectrum's tail
+    compression_figure(approx, r)         original image | rank-r image | spectrum with the kept part
+    update_compression_figure(fig, approx, r)   move an existing compression figure to rank r
+    compression_readout(approx, r)        the one-line summary shown with that figure
+"""
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..lowrank import full_param_count
+
+KEPT_COLOR = "#1f77b4"
+DROPPED_COLOR = "#bbbbbb"
+
+
+def spectrum_figure(spectra, *, title="Singular values", normalize=False, log_y=True,
+                    marks=None):
+    """One line per matrix: s_i against i (i = 1, 2, ...).
+
+    spectra: {label: s}. normalize: divide each spectrum by its largest value s_1.
+    marks: optional {label: r}, drawn as a dotted vertical line at r (e.g. an effective rank).
+    """
+    fig = go.Figure()
+    for label, s in spectra.items():
+        s = np.asarray(s, dtype=np.float64)
+        y = s / s[0] if normalize else s
+        fig.add_trace(go.Scatter(x=np.arange(1, len(s) + 1), y=y, mode="lines", name=label))
+    for label, r in (marks or {}).items():
+        fig.add_vline(x=r, line_dash="dot", line_color="gray", annotation_text=label,
+                      annotation_position="top right")
+    fig.update_layout(title=title, xaxis_title="index i (largest singular value first)",
+                      yaxis_title="s_i / s_1 (unitless)" if normalize else "singular value s_i",
+                      yaxis_type="log" if log_y else "linear", legend_title="matrix",
+                      template="plotly_white")
+    return fig
+
+
+def cumulative_energy_figure(spectra, *, title="How fast the energy accumulates",
+                             relative_rank=False, level=None):
+    """One line per matrix: sum_{i<=r} s_i^2 / sum_i s_i^2 against r (or r / min(d, k)).
+
+    level: optional fraction (e.g. 0.9) drawn as a horizontal reference line.
+    """
+    fig = go.Figure()
+    for label, s in spectra.items():
+        s = np.asarray(s, dtype=np.float64)
+        energy = np.cumsum(s ** 2) / np.sum(s ** 2)
+        r = np.arange(1, len(s) + 1)
+        fig.add_trace(go.Scatter(x=r / len(s) if relative_rank else r, y=energy, mode="lines",
+                                 name=label))
+    if level is not None:
+        fig.add_hline(y=level, line_dash="dot", line_color="gray",
+                      annotation_text=f"{level:.0%} of the energy", annotation_position="bottom right")
+    fig.update_layout(title=title,
+                      xaxis_title="rank r / min(d, k)" if relative_rank else "rank r",
+                      yaxis_title="fraction of ||W||_F^2 kept", yaxis_range=[0, 1.02],
+                      legend_title="matrix", template="plotly_white")
+    return fig
+
+
+def eckart_young_figure(ranks, measured, tail, random=None, *,
+                        title="Eckart-Young: the error of the best rank-r approximation is the tail"):
+    """measured[i] = ||W - W_r||_F at r = ranks[i]; tail[i] = sqrt(sum_{j>r} s_j^2);
+    random (optional) = the error of a rank-r approximation through a random subspace."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=ranks, y=tail, mode="lines", name="sqrt(sum of s_j^2, j > r)",
+                             line=dict(width=6, color="#ffbb78")))
+    fig.add_trace(go.Scatter(x=ranks, y=measured, mode="markers", name="||W - W_r||_F measured",
+                             marker=dict(color=KEPT_COLOR, size=7)))
+    if random is not None:
+        fig.add_trace(go.Scatter(x=ranks, y=random, mode="lines+markers",
+                                 name="random rank-r projection", line=dict(color="#d62728")))
+    fig.update_layout(title=title, xaxis_title="rank r", yaxis_title="Frobenius error (pixel units)",
+                      legend_title="error", template="plotly_white")
+    return fig
+
+
+def _image_z(matrix, step):
+    """Gray levels 0..255 (uint8), every `step`-th pixel: small enough to live in a notebook."""
+    return np.clip(np.round(np.asarray(matrix)[::step, ::step] * 255), 0, 255).astype(np.uint8)
+
+
+def compression_readout(approx, r):
+    """'rank r = ... relative error ... parameters ...' for approx (a LowRankApprox) at rank r."""
+    d, k = approx.shape
+    params, full = approx.param_count(r), full_param_count(d, k)
+    return (f"rank r = {r} of {approx.n} · relative error ||W - W_r||_F / ||W||_F = "
+            f"{approx.relative_error(r):.2%} · parameters (d + k) r = {params:,} "
+            f"vs d k = {full:,} ({params / full:.1%})")
+
+
+def compression_figure(approx, r, *, step=2):
+    """Three panels: the original image, its best rank-r approximation, and the singular values
+    with the r kept ones highlighted. approx: a LowRankApprox of a grayscale image in [0, 1].
+    step: show every step-th pixel (the maths uses every pixel)."""
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.34, 0.34, 0.32], horizontal_spacing=0.06,
+                        subplot_titles=("original", f"best rank-{r} approximation",
+                                        "singular values"))
+    gray = dict(colorscale="gray", zmin=0, zmax=255, showscale=False,
+                hovertemplate="x %{x}, y %{y}: gray level %{z}<extra></extra>")
+    fig.add_trace(go.Heatmap(z=_image_z(approx.W, step), name="original", **gray), row=1, col=1)
+    fig.add_trace(go.Heatmap(z=_image_z(approx.approx(r), step), name="rank r", **gray), row=1, col=2)
+    i = np.arange(1, approx.n + 1)
+    fig.add_trace(go.Scatter(x=i[:r], y=approx.s[:r], mode="markers", name="kept (i <= r)",
+                             marker=dict(color=KEPT_COLOR, size=4)), row=1, col=3)
+    fig.add_trace(go.Scatter(x=i[r:], y=approx.s[r:], mode="markers", name="discarded (i > r)",
+                             marker=dict(color=DROPPED_COLOR, size=4)), row=1, col=3)
+    for col in (1, 2):
+        fig.update_xaxes(showticklabels=False, row=1, col=col, title_text=f"{approx.shape[1]} px")
+        fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=col,
+                         scaleanchor=f"x{'' if col == 1 else col}", title_text=f"{approx.shape[0]} px")
+    fig.update_xaxes(title_text="index i", row=1, col=3)
+    fig.update_yaxes(title_text="singular value s_i", type="log", row=1, col=3)
+    fig.update_layout(title=dict(text=compression_readout(approx, r), font=dict(size=13)),
+                      legend=dict(title="spectrum", x=1.0, y=1.0, xanchor="right"),
+                      height=380, width=1050, margin=dict(t=90, l=20, r=20, b=40),
+                      template="plotly_white")
+    return fig
+
+
+def update_compression_figure(fig, approx, r, *, step=2):
+    """Move a compression figure (Figure or FigureWidget) to rank r, in one batch update."""
+    i = np.arange(1, approx.n + 1)
+    with fig.batch_update():
+        fig.data[1].z = _image_z(approx.approx(r), step)
+        fig.data[2].x, fig.data[2].y = i[:r], approx.s[:r]
+        fig.data[3].x, fig.data[3].y = i[r:], approx.s[r:]
+        fig.layout.title.text = compression_readout(approx, r)
+        fig.layout.annotations[1].text = f"best rank-{r} approximation"
+    return fig
