@@ -6,13 +6,14 @@ Shared by both paths (array-library agnostic):
     sensitivity, smooth, entry_score, triplet_scores, top_b_mask    the scoring steps, one by one
     orthogonality_penalty, orthogonality_grad                       R(P, Q) and its gradient
     ConfigError, NonFiniteGradientError  what bad input raises (both are ValueErrors)
+    BudgetNotAppliedWarning              saving/merging adapters whose allocator never finished
 
 Two implementations of the adapters, same names and semantics:
     adalora_lite.reference   NumPy, forward and hand-written backward (LoRALinear, SVDLinear, MLP)
     adalora_lite.nn          PyTorch modules and model surgery (import it explicitly: it loads torch)
 """
 from . import reference
-from .allocator import RankAllocator
+from .allocator import BudgetNotAppliedWarning, RankAllocator
 from .errors import ConfigError, NonFiniteGradientError
 from .regularizer import orthogonality_grad, orthogonality_penalty
 from .schedule import BudgetSchedule, budget_schedule
@@ -20,4 +21,4 @@ from .scoring import entry_score, sensitivity, smooth, top_b_mask, triplet_score
 
 __all__ = ["budget_schedule", "BudgetSchedule", "RankAllocator", "sensitivity", "smooth",
            "entry_score", "triplet_scores", "top_b_mask", "orthogonality_penalty",
-           "orthogonality_grad", "ConfigError", "NonFiniteGradientError", "reference"]
+           "orthogonality_grad", "ConfigError", "NonFiniteGradientError", "BudgetNotAppliedWarning", "reference"]

@@ -41,6 +41,8 @@ class RankAllocator:
         self.ema = self.uncertainty = None  # (n_entries,) flat Ibar and Ubar, made on first use
         self._index = None
         self._warned_no_grad = set()
+        for layer in self.layers.values():
+            layer.budget_applied = False  # set True once the final allocation is in place
 
     def update(self, step):
         """Score, and mask if the schedule says so, after optimizer step number `step`."""
@@ -58,6 +60,8 @@ class RankAllocator:
             for layer in self.layers.values():
                 layer.apply_mask(layer.mask)
         self.last_step = step
+        for layer in self.layers.values():
+            layer.budget_applied = self.frozen
         return self.budget
 
     @property
@@ -157,6 +161,22 @@ class RankAllocator:
         for layer in self.layers.values():
             layer.apply_mask(keep[offset:offset + layer.r])
             offset += layer.r
+
+
+class BudgetNotAppliedWarning(UserWarning):
+    """Adapters managed by a RankAllocator are used before its final allocation was applied."""
+
+
+def warn_if_budget_not_applied(layers, action):
+    """Warn when `action` (saving, merging) uses layers whose allocator never reached the final
+    phase: the classic AdaLoRA slip of never calling update(step), which leaves every layer at
+    its initial rank while training "works"."""
+    pending = [name for name, layer in layers.items() if getattr(layer, "budget_applied", True) is False]
+    if pending:
+        warnings.warn(BudgetNotAppliedWarning(
+            f"{action} adapters whose RankAllocator never reached its final allocation "
+            f"({len(pending)} layers, e.g. {pending[0]!r}): call allocator.update(step) after every "
+            "optimizer.step(), up to total_steps, or the ranks stay at their initial r"), stacklevel=3)
 
 
 def _int64(like):

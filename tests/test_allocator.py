@@ -141,3 +141,26 @@ def test_steps_must_increase():
 def test_empty_layers_rejected():
     with pytest.raises(ConfigError, match="layers"):
         RankAllocator({}, target_budget=1, **SCHEDULE)
+
+
+def test_forgetting_update_warns_when_the_result_is_used(tmp_path):
+    import torch
+    from torch import nn
+
+    from adalora_lite import BudgetNotAppliedWarning
+    from adalora_lite.nn import add_adapters, merge_adapters, save_adapters
+
+    model = nn.Sequential(nn.Linear(4, 4))
+    adapters = add_adapters(model, ["0"], r=2, alpha=2)
+    alloc = RankAllocator(adapters, target_budget=1, total_steps=10, warmup_steps=1, final_steps=2)
+    model(torch.randn(2, 4)).sum().backward()  # trained, but update() never called
+    with pytest.warns(BudgetNotAppliedWarning, match="allocator.update"):
+        save_adapters(tmp_path / "a.safetensors", model)
+    with pytest.warns(BudgetNotAppliedWarning):
+        merge_adapters(model)
+    model[0].unmerge()
+    for t in range(1, 11):
+        alloc.update(t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        merge_adapters(model)  # the budget was applied: silent

@@ -6,6 +6,7 @@ BERT's pooler, which the loss may never reach (the allocator then warns instead 
 """
 from torch import nn
 
+from ..allocator import warn_if_budget_not_applied
 from ..errors import ConfigError
 from ..regularizer import orthogonality_penalty
 from .layers import LoRALinear, SVDLinear, _Adapter
@@ -50,7 +51,9 @@ def find_adapters(model):
 
 
 def merge_adapters(model):
-    for adapter in find_adapters(model).values():
+    adapters = find_adapters(model)
+    warn_if_budget_not_applied(adapters, "merging")
+    for adapter in adapters.values():
         adapter.merge()
 
 

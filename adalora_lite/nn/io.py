@@ -12,6 +12,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from ..allocator import warn_if_budget_not_applied
 from ..errors import ConfigError
 from .inject import ADAPTERS, add_adapters, find_adapters
 
@@ -22,6 +23,8 @@ def save_adapters(path, model, allocator=None):
     adapters = find_adapters(model)
     if not adapters:
         raise ConfigError("model has no adapters to save; call add_adapters first")
+    if allocator is None:  # saving mid-run with the allocator is a checkpoint, not a result
+        warn_if_budget_not_applied(adapters, "saving")
     tensors, layers = {}, {}
     for name, adapter in adapters.items():
         layers[name] = {"adapter": _KIND[type(adapter)], "r": adapter.r, "alpha": adapter.alpha}
