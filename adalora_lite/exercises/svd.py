@@ -1,0 +1,143 @@
+"""Checkers for notebook 04's "try it" exercises (LoRA's doublet vs AdaLoRA's triplet).
+
+Each checker takes the student's answer (None while unanswered) and returns a Feedback: truthy when
+right; its text (what the notebook shows) says why, or what to look at again. Checkers never raise
+on a placeholder or a malformed answer.
+
+    check_param_count(answer, d_out, d_in, r)       trainable parameters of one SVD adapter
+    check_masked_gradient(answer)                   which parts of a masked triplet get a gradient
+    check_smallest_gamma(answer, sweep, max_gap)    the smallest gamma whose lambda/sigma gap is small
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..reference import SVDLinear
+from ..svd_lab import lambda_sv_gap, param_counts
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A checker's verdict: `correct` and a message (shown as the cell's output)."""
+    correct: bool
+    message: str
+
+    def __bool__(self):
+        return self.correct
+
+    def __repr__(self):
+        return self.message
+
+    def _repr_pretty_(self, p, cycle):  # IPython shows the message without quotes
+        p.text(self.message)
+
+
+def unanswered(hint):
+    return Feedback(False, f"Not answered yet: replace None with your answer. Hint: {hint}")
+
+
+def as_number(answer):
+    """The answer as a float, or None when it is not a number (bools are not numbers here)."""
+    if isinstance(answer, (bool, np.bool_)):
+        return None
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def check_param_count(answer, d_out=32, d_in=64, r=8):
+    """How many trainable parameters does one rank-r SVD adapter on a (d_out, d_in) layer have?"""
+    counts = param_counts(d_out, d_in, r)
+    right = counts["SVD"]
+    if answer is None:
+        return unanswered("count the entries of P (d_out, r), lambda (r,) and Q (r, d_in).")
+    value = as_number(answer)
+    if value is None:
+        return Feedback(False, f"Expected a whole number, got {answer!r}.")
+    if value == right:
+        return Feedback(True, f"Right: r (d_out + d_in + 1) = {r} x ({d_out} + {d_in} + 1) = {right}. "
+                              f"Only r = {r} more than LoRA's B A ({counts['LoRA']}): the lambdas "
+                              "are the price of being able to switch a direction off without "
+                              "losing it.")
+    if value == counts["LoRA"]:
+        return Feedback(False, f"{counts['LoRA']} is LoRA's count, B (d_out, r) and A (r, d_in). "
+                               "The triplet form has one more vector: which?")
+    if value == d_out * d_in:
+        return Feedback(False, f"{d_out * d_in} is the full weight matrix; the adapter is low-rank.")
+    return Feedback(False, f"Not {answer}. Add up the shapes: P is ({d_out}, {r}), lambda ({r},), "
+                           f"Q ({r}, {d_in}).")
+
+
+PARTS = ("P", "lam", "Q")
+
+
+def measured_masked_gradient(seed=0):
+    """{part: bool}: does the masked triplet's P column, lambda or Q row get a non-zero gradient
+    from the loss on the next backward pass? Measured on a small SVDLinear (no regularizer)."""
+    rng = np.random.default_rng(seed)
+    layer = SVDLinear(rng.standard_normal((6, 5)), r=3, alpha=3, rng=seed)
+    layer.lam[:] = rng.standard_normal(3)  # as if trained for a while
+    layer.apply_mask(np.array([False, True, True]))  # mask triplet 0
+    x = rng.standard_normal((4, 5))
+    layer.forward(x)
+    layer.backward(rng.standard_normal((4, 6)))  # any upstream gradient
+    g = layer.grads
+    return {"P": bool(np.any(g["P"][:, 0] != 0)), "lam": bool(g["lam"][0] != 0),
+            "Q": bool(np.any(g["Q"][0] != 0))}
+
+
+def check_masked_gradient(answer):
+    """answer: the parts of a masked triplet ("P", "lam", "Q") whose loss gradient is non-zero on
+    the step right after masking (a set, list or tuple of names; an empty set for none)."""
+    if answer is None:
+        return unanswered('a set of names among "P", "lam", "Q", e.g. {"P", "Q"}.')
+    if isinstance(answer, str):
+        answer = {answer}
+    try:
+        chosen = set(answer)
+    except TypeError:
+        return Feedback(False, f'Expected a set of names among "P", "lam", "Q", got {answer!r}.')
+    unknown = chosen - set(PARTS)
+    if unknown:
+        return Feedback(False, f'Unknown part(s) {sorted(map(str, unknown))}: use "P", "lam", "Q".')
+    measured = measured_masked_gradient()
+    right = {part for part in PARTS if measured[part]}
+    if chosen == right:
+        return Feedback(True, "Right, and measured: only lambda gets a gradient. dL/dP_.i and "
+                              "dL/dQ_i. both carry a factor lambda_i, which masking set to 0; "
+                              "dL/dlambda_i = P_.i^T G Q_i.^T (G: the gradient with respect to the product P diag(lambda) Q) does not. So lambda grows "
+                              "first, then P and Q start moving again: the triplet can come back.")
+    wrong = sorted(chosen ^ right)
+    return Feedback(False, f"Not quite ({', '.join(wrong)} wrong). Write the gradients of "
+                           "W = P diag(lambda) Q: which of them contain the factor lambda_i?")
+
+
+def smallest_gamma(sweep, max_gap=0.2, init="orthogonal"):
+    """The smallest gamma of the sweep whose final lambda/sigma gap (mean over layers) is below
+    `max_gap`, or None."""
+    for gamma in sorted(g for i, g in sweep if i == init):
+        if np.mean(list(lambda_sv_gap(sweep[(init, gamma)]).values())) < max_gap:
+            return gamma
+    return None
+
+
+def check_smallest_gamma(answer, sweep, max_gap=0.2, init="orthogonal"):
+    """With the slider: the smallest gamma whose final 'lambda vs sigma gap' is below max_gap."""
+    right = smallest_gamma(sweep, max_gap, init)
+    if answer is None:
+        return unanswered(f"move the γ slider (init = {init}) and watch the gap in the readout.")
+    value = as_number(answer)
+    gammas = sorted(g for i, g in sweep if i == init)
+    if value is None or not any(np.isclose(value, g) for g in gammas):
+        return Feedback(False, f"Pick one of the slider's values: {', '.join(f'{g:g}' for g in gammas)}.")
+    gap = np.mean(list(lambda_sv_gap(sweep[(init, min(gammas, key=lambda g: abs(g - value)))]).values()))
+    if right is not None and np.isclose(value, right):
+        return Feedback(True, f"Right: γ = {right:g} is the first with a gap below {max_gap} "
+                              f"({gap:.3f}). Below it the lambdas overstate or understate the "
+                              "directions they stand for, and ranking them misleads the pruning.")
+    if gap >= max_gap:
+        return Feedback(False, f"At γ = {value:g} the gap is {gap:.3f}, not below {max_gap}: go higher.")
+    return Feedback(False, f"At γ = {value:g} the gap is {gap:.3f}, below {max_gap}, but a smaller "
+                           "γ already gets there: go lower.")

@@ -1,0 +1,85 @@
+"""Widgets for notebook 04: the orthogonality regularizer's weight gamma on a slider.
+
+    GammaPanel(sweep)   a slider over the recorded gammas and a toggle for the P, Q init; two live
+                        figures (||P^T P - I||, ||Q Q^T - I|| over training; |lambda| vs the true
+                        singular values at the end) and a one-line readout.
+                        panel.show(gamma, init) is the callback, callable directly.
+
+Every (init, gamma) run is recorded once beforehand (`svd_lab.gamma_sweep`), so moving the slider
+only swaps precomputed arrays into the figures: no training happens in a callback.
+"""
+import ipywidgets as widgets
+import numpy as np
+import plotly.graph_objects as go
+
+from ..svd_lab import lambda_sv_gap
+from ..viz.svd import orthogonality_figure, singular_values_figure, update_figure
+
+
+def gamma_readout(run):
+    """One line of text: the numbers behind the two figures for one run."""
+    gaps = lambda_sv_gap(run)
+    return (f"γ = {run.config['gamma']:g}, init = {run.config['init']}: "
+            f"final ||PᵀP − I|| = {np.mean(run.orth_P[-1]):.3f}, "
+            f"||QQᵀ − I|| = {np.mean(run.orth_Q[-1]):.3f} (mean over layers); "
+            f"λ vs σ gap = {np.mean(list(gaps.values())):.3f}; "
+            f"test accuracy = {run.test_accuracy:.3f}")
+
+
+class GammaPanel(widgets.VBox):
+    """sweep: {(init, gamma): SVDRun} from `svd_lab.gamma_sweep`."""
+
+    def __init__(self, sweep, gamma=0.0, init="orthogonal"):
+        self.sweep = sweep
+        gammas = sorted({g for _, g in sweep})
+        inits = sorted({i for i, _ in sweep}, key=lambda s: s != "orthogonal")
+        self.slider = widgets.SelectionSlider(
+            options=[(f"{g:g}", g) for g in gammas], value=float(gamma), description="γ",
+            continuous_update=True, layout=widgets.Layout(width="500px"))
+        self.init_toggle = widgets.ToggleButtons(options=inits, value=init,
+                                                 description="P, Q init")
+        run = sweep[(init, float(gamma))]
+        self.orth_fig = go.FigureWidget(orthogonality_figure(run))
+        self.sv_fig = go.FigureWidget(singular_values_figure(run))
+        self.readout = widgets.HTML(gamma_readout(run))
+        self._quiet = False
+        self._built = {}
+        self.slider.observe(self._on_change, names="value")
+        self.init_toggle.observe(self._on_change, names="value")
+        super().__init__([widgets.HBox([self.slider, self.init_toggle]), self.readout,
+                          self.orth_fig, self.sv_fig])
+
+    @property
+    def run(self):
+        return self.sweep[(self.init_toggle.value, self.slider.value)]
+
+    def show(self, gamma=None, init=None):
+        """Display the run for (init, gamma); with no argument, redraw the current one."""
+        self._quiet = True  # set both controls first, then redraw once
+        try:
+            if gamma is not None:
+                self.slider.value = float(gamma)
+            if init is not None:
+                self.init_toggle.value = init
+        finally:
+            self._quiet = False
+        self.redraw()
+
+    def redraw(self):
+        """The callback of both controls: swap the selected run's arrays into the figures."""
+        key = (self.init_toggle.value, self.slider.value)
+        if key not in self._built:  # build each run's figures once; later visits only swap data
+            run = self.sweep[key]
+            self._built[key] = (orthogonality_figure(run), singular_values_figure(run),
+                                gamma_readout(run))
+        orth, sv, text = self._built[key]
+        update_figure(self.orth_fig, orth)
+        update_figure(self.sv_fig, sv)
+        self.readout.value = text
+
+    def _on_change(self, change):
+        if not self._quiet:
+            self.redraw()
+
+    def __repr__(self):  # stable text (the default VBox repr drags in widget ids)
+        return f"GammaPanel({len(self.sweep)} recorded runs; γ={self.slider.value:g}, init={self.init_toggle.value})"

@@ -1,0 +1,49 @@
+"""adalora_lite.exercises.svd: right answers pass, wrong ones get a helpful message, none raise."""
+import pytest
+
+from adalora_lite import svd_lab
+from adalora_lite.digits_task import mirrored_digits_task
+from adalora_lite.exercises import svd as ex
+
+
+def test_param_count():
+    assert ex.check_param_count(776)
+    assert ex.check_param_count(776.0)
+    assert "LoRA" in repr(ex.check_param_count(768))
+    assert "full weight" in repr(ex.check_param_count(2048))
+    assert not ex.check_param_count(1000)
+    assert not ex.check_param_count("many") and not ex.check_param_count(True)
+    assert repr(ex.check_param_count(None)).startswith("Not answered yet")
+    assert ex.check_param_count(10 * (5 + 3 + 1), d_out=5, d_in=3, r=10)
+
+
+def test_masked_gradient_is_measured():
+    assert ex.measured_masked_gradient() == {"P": False, "lam": True, "Q": False}
+    assert ex.check_masked_gradient({"lam"})
+    assert ex.check_masked_gradient("lam")
+    assert ex.check_masked_gradient(["lam"])
+    assert not ex.check_masked_gradient({"P", "lam", "Q"})
+    assert not ex.check_masked_gradient(set())
+    assert "Unknown" in repr(ex.check_masked_gradient({"lambda"}))
+    assert not ex.check_masked_gradient(3)
+    assert repr(ex.check_masked_gradient(None)).startswith("Not answered yet")
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return svd_lab.gamma_sweep(mirrored_digits_task(), gammas=(0.0, 0.01, 0.3),
+                               inits=("orthogonal",), steps=80)
+
+
+def test_smallest_gamma(sweep):
+    gaps = {g: sum(svd_lab.lambda_sv_gap(sweep[("orthogonal", g)]).values()) / 2 for g in (0.0, 0.01, 0.3)}
+    max_gap = (gaps[0.01] + gaps[0.3]) / 2  # a threshold between the two: 0.3 must be the answer
+    assert gaps[0.0] > max_gap and gaps[0.01] > max_gap
+    assert ex.smallest_gamma(sweep, max_gap) == 0.3
+    assert ex.check_smallest_gamma(0.3, sweep, max_gap)
+    assert "go higher" in repr(ex.check_smallest_gamma(0.01, sweep, max_gap))
+    assert "go lower" in repr(ex.check_smallest_gamma(0.3, sweep, max_gap=10.0))
+    assert "slider's values" in repr(ex.check_smallest_gamma(0.5, sweep, max_gap))
+    assert not ex.check_smallest_gamma("x", sweep, max_gap)
+    assert repr(ex.check_smallest_gamma(None, sweep, max_gap)).startswith("Not answered yet")
+    assert ex.smallest_gamma(sweep, max_gap=1e-9) is None

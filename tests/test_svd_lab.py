@@ -1,0 +1,120 @@
+"""adalora_lite.svd_lab and digits_task: the experiments behind notebook 04 measure what they claim."""
+import numpy as np
+import pytest
+
+from adalora_lite import svd_lab
+from adalora_lite.digits_task import mirror_digits, mirrored_digits_task
+from adalora_lite.reference import SVDLinear
+
+
+@pytest.fixture(scope="module")
+def task():
+    return mirrored_digits_task()
+
+
+def test_task_is_a_real_domain_shift(task):
+    assert task.dims == (64, 32, 10)
+    assert task.source_accuracy > 0.9  # the frozen network knows mirrored digits...
+    assert task.start_accuracy < 0.6  # ...and gets only about half of the upright ones
+    x = task.X_test[:5]
+    np.testing.assert_array_equal(mirror_digits(mirror_digits(x)), x)
+    assert not np.array_equal(mirror_digits(x), x)
+    assert not task.weights[0].flags.writeable  # frozen means frozen
+    a, b = task.batches(3, 16, seed=1), task.batches(3, 16, seed=1)
+    assert all(np.array_equal(p, q) and len(set(p)) == 16 for p, q in zip(a, b))
+
+
+def test_orthogonality_errors_and_true_singular_values():
+    rng = np.random.default_rng(0)
+    layer = SVDLinear(rng.standard_normal((12, 9)), r=4, alpha=4, rng=0)
+    assert max(svd_lab.orthogonality_errors(layer)) < 1e-12
+    layer.lam[:] = [0.5, -2.0, 1.0, 0.1]
+    # orthonormal P and Q: the singular values of P diag(lam) Q are exactly |lam|, sorted
+    np.testing.assert_allclose(svd_lab.true_singular_values(layer), [2.0, 1.0, 0.5, 0.1])
+    gaussian = SVDLinear(rng.standard_normal((12, 9)), r=4, alpha=4, init="gaussian", rng=0)
+    p_err, q_err = svd_lab.orthogonality_errors(gaussian)
+    assert p_err > 1.5 and q_err > 1.5  # 0.02-sized columns: P^T P is nearly 0, not I
+    gaussian.lam[:] = [0.5, -2.0, 1.0, 0.1]
+    assert svd_lab.true_singular_values(gaussian)[0] < 0.05  # lambda 2 stands for far less
+
+
+def test_regularizer_keeps_lambdas_singular_values(task):
+    free = svd_lab.train_svd(task, gamma=0.0, steps=80)
+    held = svd_lab.train_svd(task, gamma=0.3, steps=80)
+    assert free.lam.shape == (80, 16) and free.sv.shape == (80, 16) and free.orth_P.shape == (80, 2)
+    assert held.orth_P[-1].max() < free.orth_P[-1].min()
+    assert held.orth_Q[-1].max() < free.orth_Q[-1].min()
+    gap_free, gap_held = svd_lab.lambda_sv_gap(free), svd_lab.lambda_sv_gap(held)
+    assert max(gap_held.values()) < 0.5 * min(gap_free.values())
+    # the recorded singular values really are those of the final P diag(lam) Q
+    layer = held.model.layers["layers.1"]
+    np.testing.assert_allclose(held.sv[-1, held.layer_slice("layers.1")],
+                               np.linalg.svd((layer.P * layer.lam) @ layer.Q, compute_uv=False)[:8])
+    assert free.budget is None and free.scores is None
+
+
+def test_gamma_sweep_is_cached(task):
+    a = svd_lab.gamma_sweep(task, gammas=(0.0, 0.1), inits=("orthogonal",), steps=20)
+    b = svd_lab.gamma_sweep(task, gammas=(0.0, 0.1), inits=("orthogonal",), steps=20)
+    assert a is b and set(a) == {("orthogonal", 0.0), ("orthogonal", 0.1)}
+
+
+def test_masked_triplet_regrows_but_pruned_doublet_is_dead(task):
+    rg = svd_lab.mask_and_regrow(task, mask_at=40, steps=90)
+    after = slice(rg.mask_at, None)  # steps mask_at + 1 ...
+    assert rg.svd_lam[rg.mask_at - 1] == 0.0 and rg.lam_at_mask != 0.0
+    assert np.all(np.abs(rg.svd_lam_grad[after]) > 0)  # a masked lambda still gets a gradient
+    assert abs(rg.lam_end) > 0.2 * abs(rg.lam_at_mask)  # and grows back
+    assert rg.lora_norm_at_mask > 0
+    assert np.all(rg.lora_norm[rg.mask_at - 1:] == 0.0)  # a pruned doublet stays exactly zero
+    assert np.all(rg.lora_grad[after] == 0.0)  # because its gradient is exactly zero
+
+
+def _fake_run(mask):
+    mask = np.array(mask, dtype=bool).T  # given per triplet, stored per step
+    n, k = mask.shape
+    return svd_lab.SVDRun(config={}, layer_names=("a", "b"), r=k // 2, steps=np.arange(1, n + 1),
+                          loss=np.zeros(n), lam=np.zeros((n, k)), mask=mask,
+                          orth_P=np.zeros((n, 2)), orth_Q=np.zeros((n, 2)), sv=np.zeros((n, k)),
+                          test_accuracy=0.0)
+
+
+def test_find_revivals():
+    run = _fake_run([[1, 1, 0, 0, 1, 1, 0],   # a #0: off at 3, back at 5 (kept through 6)
+                     [1, 0, 0, 0, 0, 0, 0],   # a #1: never back
+                     [1, 1, 1, 1, 1, 1, 1],   # b #0: never masked
+                     [0, 1, 0, 1, 1, 1, 1]])  # b #1: twice
+    events = svd_lab.find_revivals(run)
+    assert events == [svd_lab.Revival("b", 1, 1, 2, 2), svd_lab.Revival("b", 1, 3, 4, 7),
+                      svd_lab.Revival("a", 0, 3, 5, 6)]
+    assert events[1].kept_steps == 4
+    study = {0: (run, events), 1: (run, [])}
+    assert svd_lab.longest_revival(study) == (0, run, events[1])
+    assert svd_lab.longest_revival({0: (run, [])}) is None
+
+
+def test_allocator_run_records_budget_scores_and_threshold(task):
+    budget = dict(target_budget=6, warmup_steps=10, final_steps=10)
+    run = svd_lab.train_svd(task, budget=budget, steps=60)
+    assert run.budget[0] == 16 and run.budget[-1] == 6
+    assert np.all(run.mask.sum(axis=1) == run.budget)
+    assert np.all(run.lam[~run.mask] == 0)  # masked lambdas are zero after every step
+    step = 30
+    kept = run.mask[step - 1]
+    assert np.all(run.scores[step - 1][kept] >= run.threshold(step))
+
+
+def test_init_comparison_measures_the_slow_gaussian_start(task):
+    ic = svd_lab.init_comparison(task, steps=40)
+    assert set(ic.train_loss) == {label for label, _, _ in svd_lab.INIT_VARIANTS}
+    # PEFT's N(0, 0.02) P and Q: lambda's first gradient is far smaller than with orthonormal P, Q
+    assert ic.first_lam_grad["gaussian"] < 0.05 * ic.first_lam_grad["orthogonal"]
+    # with lambda = 0 and orthonormal P, Q nothing pushes P or Q on step 1 (not even R)
+    assert ic.first_pq_grad["orthogonal"] < 1e-12 < ic.first_pq_grad["gaussian"]
+    gauss, orth = "SVD, Gaussian init (PEFT)", "SVD, orthogonal init"
+    assert ic.update_norm[gauss][-1] < 0.2 * ic.update_norm[orth][-1]
+    assert ic.train_loss[gauss][-1] > ic.train_loss[orth][-1]
+
+
+def test_param_counts():
+    assert svd_lab.param_counts(32, 64, 8) == {"LoRA": 768, "SVD": 776}
