@@ -1,0 +1,238 @@
+"""Figures for notebook 06 (budget scheduling and pruning): state in, figure out, no widgets.
+
+    schedule_figure(schedule, step=None)      the cubic budget b(t), its three phases shaded
+    lambda_figure(trajectory, step)           every layer's |lambda| as bars, kept vs masked
+    rank_figure(trajectory, step)             rank per layer (vs planted) | b(t) | held-out loss
+    comparison_figure(results)                final loss per method and seed (the spread)
+    allocation_figure(results, planted)       AdaLoRA's rank per layer, per seed, vs the planted rank
+
+Every `*_figure` has an `update_*` twin that rewrites a figure (or FigureWidget) in place inside
+one `batch_update`, so a slider move sends one message. The update functions only touch what
+changes from step to step; a new trajectory (new r) rebuilds the layout through `*_figure`.
+"""
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..schedule import BudgetSchedule
+
+KEPT = "#0072B2"  # blue  (Okabe-Ito palette: distinguishable with colour-blindness)
+MASKED = "#E69F00"  # orange
+PLANTED = "#555555"
+LAMBDA_FLOOR = 1e-4  # |lambda| below this is drawn at this height on the log axis (hover: exact)
+PHASES = (("warm-up", "rgba(0,114,178,0.10)"), ("final", "rgba(230,159,0,0.15)"))
+
+
+def _batch(fig):
+    return fig.batch_update() if isinstance(fig, go.FigureWidget) else _NoBatch()
+
+
+class _NoBatch:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ------------------------------------------------------------------ the cubic schedule
+def schedule_curve(schedule):
+    """(steps 0..T, b(t) for each) of a BudgetSchedule."""
+    steps = np.arange(schedule.total_steps + 1)
+    return steps, np.array([schedule.budget(int(t)) for t in steps])
+
+
+def schedule_figure(schedule, step=None):
+    """b(t) over the whole run, warm-up and final phases shaded; a marker at `step` if given."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(name="budget b(t)", mode="lines", line=dict(color=KEPT, width=3),
+                             line_shape="hv"))
+    fig.add_trace(go.Scatter(name="step t", mode="markers", marker=dict(color=MASKED, size=12),
+                             showlegend=step is not None))
+    fig.update_layout(xaxis_title="training step t", yaxis_title="budget b(t) (triplets kept)",
+                      height=380, margin=dict(t=60, b=50, l=70, r=20), legend=dict(x=0.75, y=0.95))
+    update_schedule_figure(fig, schedule, step)
+    return fig
+
+
+def update_schedule_figure(fig, schedule, step=None):
+    steps, budgets = schedule_curve(schedule)
+    T, t_w, t_f = schedule.total_steps, schedule.warmup_steps, schedule.final_start
+    with _batch(fig):
+        fig.data[0].x, fig.data[0].y = steps, budgets
+        if step is None:
+            fig.data[1].x, fig.data[1].y = [], []
+        else:
+            fig.data[1].x, fig.data[1].y = [step], [schedule.budget(int(step))]
+        fig.layout.shapes = [
+            dict(type="rect", xref="x", yref="paper", x0=0, x1=t_w, y0=0, y1=1, line_width=0,
+                 fillcolor=PHASES[0][1], layer="below"),
+            dict(type="rect", xref="x", yref="paper", x0=t_f, x1=T, y0=0, y1=1, line_width=0,
+                 fillcolor=PHASES[1][1], layer="below"),
+        ]
+        fig.layout.annotations = [
+            dict(x=t_w / 2, y=1.0, xref="x", yref="paper", yanchor="bottom", showarrow=False,
+                 text="warm-up: no masking"),
+            dict(x=(t_w + t_f) / 2, y=1.0, xref="x", yref="paper", yanchor="bottom",
+                 showarrow=False, text="cubic decay: mask to b(t)"),
+            dict(x=(t_f + T) / 2, y=1.0, xref="x", yref="paper", yanchor="bottom",
+                 showarrow=False, text="final: allocation frozen"),
+        ]
+        fig.layout.title.text = (f"Cubic budget schedule: b = {schedule.init_budget} until step "
+                                 f"{t_w}, then down to {schedule.target_budget} at step {t_f}")
+        fig.layout.yaxis.range = [0, schedule.init_budget * 1.1 + 1]
+        fig.layout.xaxis.range = [0, T]
+
+
+# ------------------------------------------------------------------ the dashboard
+def triplet_positions(trajectory):
+    """x position of every triplet: layer k's r triplets side by side, a one-bar gap between layers."""
+    r, n_layers = trajectory.r, len(trajectory.layer_names)
+    return (np.arange(n_layers)[:, None] * (r + 1) + np.arange(r)[None, :]).reshape(-1)
+
+
+def lambda_bars(trajectory, step):
+    """What the kept and masked traces show at `step`: two dicts of x, y, customdata."""
+    x = triplet_positions(trajectory)
+    keep = trajectory.masks[step]
+    # Kept triplets: |lambda| as the model uses it. Masked ones: |lambda-tilde|, the value the
+    # SGD step gave them just before the mask zeroed it again (their lambda itself is 0).
+    height = np.where(keep, np.abs(trajectory.lambdas[step]), np.abs(trajectory.lambdas_tilde[step]))
+    layer = np.repeat(np.arange(len(trajectory.layer_names)), trajectory.r)
+    index = np.tile(np.arange(trajectory.r), len(trajectory.layer_names))
+    custom = np.stack([layer, index, trajectory.lambdas[step], trajectory.lambdas_tilde[step],
+                       trajectory.scores[step]], axis=1)
+    out = {}
+    for name, sel in (("kept", keep), ("masked", ~keep)):
+        out[name] = dict(x=x[sel], y=np.maximum(height[sel], LAMBDA_FLOOR), customdata=custom[sel])
+    return out
+
+
+def _lambda_title(trajectory, step):
+    kept = int(trajectory.masks[step].sum())
+    return (f"Step t = {step} of {trajectory.n_steps}: budget b(t) = {int(trajectory.budgets[step])}"
+            f" triplets, {kept} kept, {trajectory.n_triplets - kept} masked")
+
+
+def lambda_figure(trajectory, step=0):
+    """Every adapted layer's |lambda_i| as bars: "kept" (blue) and "masked" (orange) traces."""
+    hover = ("layers.%{customdata[0]:d}, triplet %{customdata[1]:d}<br>lambda = %{customdata[2]:.4g}"
+             "<br>lambda before masking = %{customdata[3]:.4g}<br>score S = %{customdata[4]:.3g}"
+             "<extra>%{fullData.name}</extra>")
+    fig = go.Figure([go.Bar(name="kept", marker_color=KEPT, hovertemplate=hover),
+                     go.Bar(name="masked", marker_color=MASKED, hovertemplate=hover)])
+    x, r = triplet_positions(trajectory), trajectory.r
+    names = trajectory.layer_names
+    top = max(float(np.abs(trajectory.lambdas).max()), float(np.abs(trajectory.lambdas_tilde).max()),
+              10 * LAMBDA_FLOOR)
+    planted = trajectory.planted_ranks
+    p = trajectory.params
+    sigma = p.singular_value * p.r / p.alpha  # a recovered direction has lam * alpha/r = sigma
+    fig.update_layout(
+        barmode="overlay", bargap=0.15, height=420, margin=dict(t=70, b=60, l=70, r=20),
+        # The axis starts half a decade below the floor, so a floored bar is a visible stub.
+        yaxis=dict(type="log", range=[np.log10(LAMBDA_FLOOR) - 0.5, np.log10(top * 2)],
+                   title="|lambda_i| (log scale)"),
+        xaxis=dict(title="triplet i, grouped by layer", range=[-1, x[-1] + 1],
+                   tickvals=[k * (r + 1) + (r - 1) / 2 for k in range(len(names))],
+                   ticktext=[f"{n} (planted rank {planted[n]})" for n in names]),
+        legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"),
+        shapes=[dict(type="line", xref="x", yref="paper", x0=k * (r + 1) - 1, x1=k * (r + 1) - 1,
+                     y0=0, y1=1, line=dict(color="#bbbbbb", width=1)) for k in range(1, len(names))]
+        + [dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=sigma, y1=sigma,
+                line=dict(color=PLANTED, width=1.5, dash="dot"))],
+        annotations=[dict(xref="paper", yref="y", x=1, y=np.log10(sigma), xanchor="right",
+                          yanchor="bottom", showarrow=False,
+                          text="planted singular value, in units of alpha/r")],
+    )
+    update_lambda_figure(fig, trajectory, step)
+    return fig
+
+
+def update_lambda_figure(fig, trajectory, step):
+    bars = lambda_bars(trajectory, step)
+    with _batch(fig):
+        for trace in fig.data[:2]:
+            b = bars[trace.name]
+            trace.x, trace.y, trace.customdata = b["x"], b["y"], b["customdata"]
+        fig.layout.title.text = _lambda_title(trajectory, step)
+
+
+def rank_figure(trajectory, step=0):
+    """Three panels: rank per layer at `step` (vs planted and initial), b(t), held-out loss."""
+    names = list(trajectory.layer_names)
+    planted = [trajectory.planted_ranks[n] for n in names]
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.36, 0.32, 0.32], horizontal_spacing=0.09,
+                        subplot_titles=("rank per layer at step t", "budget b(t)",
+                                        "held-out loss"))
+    fig.add_trace(go.Bar(name="rank at step t", x=names, marker_color=KEPT), row=1, col=1)
+    fig.add_trace(go.Scatter(name="planted rank", x=names, y=planted, mode="markers",
+                             marker=dict(symbol="diamond-wide", size=18, color=PLANTED,
+                                         line=dict(color="white", width=1))), row=1, col=1)
+    steps = np.arange(trajectory.n_steps + 1)
+    fig.add_trace(go.Scatter(name="b(t)", x=steps, y=trajectory.budgets, mode="lines",
+                             line=dict(color=KEPT, width=2), line_shape="hv", showlegend=False),
+                  row=1, col=2)
+    fig.add_trace(go.Scatter(name="step t", mode="markers", marker=dict(color=MASKED, size=11)),
+                  row=1, col=2)
+    fig.add_trace(go.Scatter(name="held-out loss", x=steps, y=trajectory.test_losses, mode="lines",
+                             line=dict(color=PLANTED, width=2), showlegend=False), row=1, col=3)
+    fig.add_trace(go.Scatter(name="step t ", mode="markers", showlegend=False,
+                             marker=dict(color=MASKED, size=11)), row=1, col=3)
+    fig.update_yaxes(title_text="triplets kept", range=[0, trajectory.r + 0.5], dtick=1, row=1, col=1)
+    fig.update_yaxes(title_text="triplets (all layers)", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(title_text="0.5 * MSE (log scale)", type="log", row=1, col=3)
+    fig.update_xaxes(title_text="adapted layer", row=1, col=1)
+    fig.update_xaxes(title_text="training step t", row=1, col=2)
+    fig.update_xaxes(title_text="training step t", row=1, col=3)
+    fig.update_layout(height=360, margin=dict(t=60, b=60, l=60, r=20), barmode="overlay",
+                      legend=dict(orientation="h", x=0, y=-0.3))
+    update_rank_figure(fig, trajectory, step)
+    return fig
+
+
+def update_rank_figure(fig, trajectory, step):
+    ranks = trajectory.ranks(step)
+    with _batch(fig):
+        fig.data[0].y = [ranks[n] for n in trajectory.layer_names]
+        fig.data[3].x, fig.data[3].y = [step], [int(trajectory.budgets[step])]
+        fig.data[5].x, fig.data[5].y = [step], [float(trajectory.test_losses[step])]
+
+
+# ------------------------------------------------------------------ AdaLoRA vs LoRA
+METHOD_COLORS = {"AdaLoRA": KEPT, "LoRA uniform": MASKED, "LoRA planted": PLANTED}
+
+
+def comparison_figure(results, title="Same budget, five seeds: held-out loss at the end"):
+    """One box per method of the relative held-out loss (loss / frozen network's), every seed a dot."""
+    methods = list(dict.fromkeys(r.method for r in results))
+    fig = go.Figure()
+    for m in methods:
+        rs = [r for r in results if r.method == m]
+        fig.add_trace(go.Box(name=m, y=[r.relative_loss for r in rs], boxpoints="all", pointpos=0,
+                             jitter=0.3, marker_color=METHOD_COLORS.get(m), line_width=1.5,
+                             text=[f"seed {r.seed}, ranks {list(r.ranks.values())}" for r in rs],
+                             hovertemplate="%{y:.3g}<br>%{text}<extra>%{fullData.name}</extra>"))
+    fig.update_layout(title=title, yaxis=dict(type="log", title="held-out loss / loss of the "
+                                              "frozen network (log scale)"),
+                      xaxis_title="method (same number of trainable parameters at the end)",
+                      showlegend=False, height=420, margin=dict(t=60, b=60, l=80, r=20))
+    return fig
+
+
+def allocation_figure(results, planted_ranks, title="Where AdaLoRA put its triplets, per seed"):
+    """Planted rank per layer (grey bars) and AdaLoRA's final rank per layer (one dot per seed)."""
+    ada = [r for r in results if r.method == "AdaLoRA"]
+    names = list(ada[0].ranks) if ada else [f"layers.{k}" for k in range(len(planted_ranks))]
+    fig = go.Figure(go.Bar(name="planted rank", x=list(range(len(names))), y=list(planted_ranks),
+                           marker_color="#cccccc"))
+    offsets = np.linspace(-0.3, 0.3, max(len(ada), 1))
+    for off, r in zip(offsets, ada):
+        fig.add_trace(go.Scatter(name=f"AdaLoRA, seed {r.seed}", mode="markers",
+                                 x=[k + off for k in range(len(names))], y=list(r.ranks.values()),
+                                 marker=dict(size=10, line=dict(color="white", width=1))))
+    fig.update_layout(title=title, height=380, margin=dict(t=60, b=60, l=60, r=20),
+                      yaxis=dict(title="rank (triplets kept)", dtick=1),
+                      xaxis=dict(title="adapted layer", tickvals=list(range(len(names))),
+                                 ticktext=names))
+    return fig

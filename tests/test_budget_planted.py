@@ -1,0 +1,145 @@
+"""adalora_lite.planted: the planted-rank task, the regression step, training and the comparison."""
+import numpy as np
+import pytest
+
+from adalora_lite import ConfigError, orthogonality_penalty
+from adalora_lite.planted import (allocation_error, build_model, compare_methods,
+                                  make_planted_task, mse, regression_step, train)
+from adalora_lite.reference import LoRALinear, SVDLinear
+
+
+def test_planted_deltas_have_the_planted_rank_and_singular_values():
+    task = make_planted_task((1, 3, 2), width=10, singular_value=0.7, seed=3)
+    assert task.planted_ranks == (1, 3, 2) and task.total_rank == 6
+    for delta, k in zip(task.deltas, task.planted_ranks):
+        s = np.linalg.svd(delta, compute_uv=False)
+        np.testing.assert_allclose(s[:k], 0.7, rtol=1e-10)
+        assert s[k] < 1e-10  # exactly rank k
+    # The targets are the teacher's outputs: frozen weights plus the deltas.
+    x = task.X_test[:5]
+    for w, d in zip(task.weights[:-1], task.deltas[:-1]):
+        x = np.tanh(x @ (w + d).T)
+    x = x @ (task.weights[-1] + task.deltas[-1]).T
+    np.testing.assert_allclose(task.Y_test[:5], x, rtol=1e-10)
+
+
+def test_task_is_cached_deterministic_and_read_only():
+    a = make_planted_task([1, 2], width=8, seed=1)
+    assert a is make_planted_task((1, 2), width=8, seed=1)
+    b = make_planted_task((1, 2), width=8, seed=2)
+    assert not np.allclose(a.weights[0], b.weights[0])
+    with pytest.raises(ValueError):
+        a.weights[0][0, 0] = 1.0
+
+
+@pytest.mark.parametrize("ranks", [(0, 2), (2, 9), ()])
+def test_bad_planted_ranks_are_rejected(ranks):
+    with pytest.raises(ConfigError):
+        make_planted_task(ranks, width=8)
+
+
+def test_frozen_network_is_worse_than_the_teacher():
+    task = make_planted_task((1, 2), width=8, seed=0)
+    assert task.start_loss() > 0.05
+    teacher = build_model(task, adapter="lora", r=1)
+    for layer, d in zip(teacher.layers.values(), task.deltas):
+        layer.weight = layer.weight + d
+    assert task.loss(teacher) < 1e-20
+
+
+def test_build_model_uniform_and_per_layer_ranks():
+    task = make_planted_task((1, 4, 2), width=8, seed=0)
+    uniform = build_model(task, adapter="svd", r=3)
+    assert [l.r for l in uniform.layers.values()] == [3, 3, 3]
+    assert all(isinstance(l, SVDLinear) and l.scale == 1.0 for l in uniform.layers.values())
+    per_layer = build_model(task, adapter="lora", r=(1, 4, 2), alpha=8)
+    assert [l.r for l in per_layer.layers.values()] == [1, 4, 2]
+    assert [l.scale for l in per_layer.layers.values()] == [8.0, 2.0, 4.0]
+    assert all(isinstance(l, LoRALinear) for l in per_layer.layers.values())
+    with pytest.raises(ConfigError):
+        build_model(task, adapter="lora", r=(1, 2))
+
+
+def test_mse_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    pred, target = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    loss, grad = mse(pred, target)
+    assert loss == pytest.approx(0.5 * ((pred - target) ** 2).sum() / 5)
+    eps, num = 1e-6, np.zeros_like(pred)
+    for idx in np.ndindex(pred.shape):
+        p = pred.copy()
+        p[idx] += eps
+        num[idx] = (mse(p, target)[0] - loss) / eps
+    np.testing.assert_allclose(grad, num, atol=1e-5)
+
+
+def test_regression_step_reports_the_regularized_objective_and_learns():
+    task = make_planted_task((1, 2), width=8, seed=0)
+    model = build_model(task, adapter="svd", r=3, seed=0)
+    for layer in model.layers.values():  # make R(P, Q) non-zero
+        layer.P *= 1.1
+    x, y = task.X_train[:32], task.Y_train[:32]
+    expected = mse(model.forward(x), y)[0] + 0.5 * np.mean(
+        [orthogonality_penalty(l.P, l.Q) for l in model.layers.values()])
+    assert regression_step(model, x, y, lr=0.0, gamma=0.5) == pytest.approx(expected)
+    before = task.loss(model, "train")
+    for _ in range(50):
+        regression_step(model, task.X_train, task.Y_train, lr=0.2, gamma=0.1)
+    assert task.loss(model, "train") < 0.5 * before
+
+
+def test_train_adalora_ends_at_the_target_budget_and_reports_the_lambdas_before_masking():
+    task = make_planted_task((1, 2), width=8, seed=0)
+    seen = []
+
+    def callback(step, model, allocator, loss, lam_before):
+        lam = np.concatenate([l.lam for l in model.layers.values()])
+        before = np.concatenate(list(lam_before.values()))
+        mask = np.concatenate([l.mask for l in model.layers.values()])
+        assert np.all(lam[~mask] == 0) and np.array_equal(lam[mask], before[mask])
+        seen.append(step)
+
+    res = train(task, adapter="svd", r=4, target_budget=3, total_steps=60, warmup_steps=10,
+                final_steps=20, callback=callback)
+    assert seen == list(range(1, 61))
+    assert sum(res.ranks.values()) == 3
+    assert res.n_params == 3 * (8 + 8 + 1)
+    assert 0 < res.relative_loss < 1
+
+
+def test_train_lora_keeps_its_ranks_and_counts_parameters():
+    task = make_planted_task((1, 2), width=8, seed=0)
+    res = train(task, adapter="lora", r=(1, 2), total_steps=20, method="oracle")
+    assert res.method == "oracle" and res.ranks == {"layers.0": 1, "layers.1": 2}
+    assert res.n_params == 3 * 16 and res.allocator is None
+
+
+def test_allocation_error_counts_misplaced_triplets():
+    assert allocation_error({"a": 1, "b": 4, "c": 2, "d": 5}, (1, 4, 2, 5)) == 0
+    assert allocation_error([1, 5, 1, 5], (1, 4, 2, 5)) == 1
+    assert allocation_error([3, 3, 3, 3], (1, 4, 2, 5)) == 3
+
+
+def test_compare_methods_needs_an_even_uniform_rank():
+    with pytest.raises(ConfigError):
+        compare_methods((1, 2), seeds=[0], progress=False)
+
+
+def test_compare_methods_runs_three_methods_per_seed_at_the_same_budget():
+    res = compare_methods((1, 3), seeds=[0, 1], width=8, init_r=4, total_steps=60,
+                          warmup_steps=10, final_steps=20, progress=False)
+    assert [(r.seed, r.method) for r in res] == [
+        (s, m) for s in (0, 1) for m in ("AdaLoRA", "LoRA uniform", "LoRA planted")]
+    for r in res:
+        assert sum(r.ranks.values()) == 4 and r.model is None
+    assert {r.method: r.ranks for r in res if r.seed == 0}["LoRA uniform"] == {
+        "layers.0": 2, "layers.1": 2}
+
+
+def test_default_setting_recovers_the_planted_allocation_and_beats_uniform_lora():
+    """The notebook's headline, seed 0: AdaLoRA finds (1, 4, 2, 5) and ends far below LoRA r=3."""
+    task = make_planted_task()
+    ada = train(task, adapter="svd", r=8, target_budget=task.total_rank, seed=0)
+    lora = train(task, adapter="lora", r=task.total_rank // 4, seed=0)
+    assert tuple(ada.ranks.values()) == task.planted_ranks
+    assert ada.test_loss < 0.2 * lora.test_loss
