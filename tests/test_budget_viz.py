@@ -7,7 +7,8 @@ from adalora_lite import BudgetSchedule, budget_schedule
 from adalora_lite.planted import RunResult
 from adalora_lite.trajectory import TrajectoryParams, recorded
 from adalora_lite.viz.budget import (LAMBDA_FLOOR, allocation_figure, comparison_figure,
-                                     lambda_figure, rank_figure, schedule_figure,
+                                     lambda_figure, rank_figure, retarget_lambda_figure,
+                                     retarget_rank_figure, schedule_figure,
                                      triplet_positions, update_lambda_figure, update_rank_figure,
                                      update_schedule_figure)
 
@@ -100,3 +101,20 @@ def test_allocation_figure_planted_bars_and_one_trace_per_seed():
     assert list(fig.data[0].y) == [1, 3]
     assert [t.name for t in fig.data[1:]] == [f"AdaLoRA, seed {s}" for s in range(3)]
     assert list(fig.data[2].y) == [1, 3]
+
+
+def test_retarget_matches_a_fresh_figure_for_another_run_with_the_same_r(traj):
+    other = recorded(TrajectoryParams(**{**SMALL.__dict__, "alpha": 2.0, "target_budget": 3}),
+                     progress=False)
+    for build, retarget in ((lambda_figure, retarget_lambda_figure),
+                            (rank_figure, retarget_rank_figure)):
+        fig = go.FigureWidget(build(traj, 70))
+        retarget(fig, other, 70)
+        fresh = build(other, 70)
+        for a, b in zip(fig.data, fresh.data):
+            for key in ("x", "y"):
+                if a[key] is not None:
+                    assert list(np.asarray(a[key]).tolist()) == list(np.asarray(b[key]).tolist())
+        assert fig.layout.to_plotly_json().get("shapes") == fresh.layout.to_plotly_json().get("shapes")
+        assert fig.layout.yaxis.range == fresh.layout.yaxis.range
+        assert fig.layout.annotations == fresh.layout.annotations

@@ -8,7 +8,8 @@
 
 Every `*_figure` has an `update_*` twin that rewrites a figure (or FigureWidget) in place inside
 one `batch_update`, so a slider move sends one message. The update functions only touch what
-changes from step to step; a new trajectory (new r) rebuilds the layout through `*_figure`.
+changes from step to step; `retarget_*` shows another trajectory with the same r (new data, same
+bars); a new r rebuilds the figure through `*_figure`.
 """
 import numpy as np
 import plotly.graph_objects as go
@@ -123,16 +124,11 @@ def lambda_figure(trajectory, step=0):
                      go.Bar(name="masked", marker_color=MASKED, hovertemplate=hover)])
     x, r = triplet_positions(trajectory), trajectory.r
     names = trajectory.layer_names
-    top = max(float(np.abs(trajectory.lambdas).max()), float(np.abs(trajectory.lambdas_tilde).max()),
-              10 * LAMBDA_FLOOR)
     planted = trajectory.planted_ranks
-    p = trajectory.params
-    sigma = p.singular_value * p.r / p.alpha  # a recovered direction has lam * alpha/r = sigma
+    sigma = _sigma(trajectory)
     fig.update_layout(
         barmode="overlay", bargap=0.15, height=420, margin=dict(t=70, b=60, l=70, r=20),
-        # The axis starts half a decade below the floor, so a floored bar is a visible stub.
-        yaxis=dict(type="log", range=[np.log10(LAMBDA_FLOOR) - 0.5, np.log10(top * 2)],
-                   title="|lambda_i| (log scale)"),
+        yaxis=dict(type="log", range=_lambda_range(trajectory), title="|lambda_i| (log scale)"),
         xaxis=dict(title="triplet i, grouped by layer", range=[-1, x[-1] + 1],
                    tickvals=[k * (r + 1) + (r - 1) / 2 for k in range(len(names))],
                    ticktext=[f"{n} (planted rank {planted[n]})" for n in names]),
@@ -149,6 +145,30 @@ def lambda_figure(trajectory, step=0):
     return fig
 
 
+def _sigma(trajectory):
+    """Where a recovered direction's |lambda| should end: lam * alpha/r = planted singular value."""
+    p = trajectory.params
+    return p.singular_value * p.r / p.alpha
+
+
+def _lambda_range(trajectory):
+    """Log-axis range over the whole run (fixed while scrubbing, so bars never rescale). It starts
+    half a decade below the floor, so a floored bar is a visible stub."""
+    top = max(float(np.abs(trajectory.lambdas).max()), float(np.abs(trajectory.lambdas_tilde).max()),
+              10 * LAMBDA_FLOOR, _sigma(trajectory))
+    return [np.log10(LAMBDA_FLOOR) - 0.5, float(np.log10(top * 2))]
+
+
+def retarget_lambda_figure(fig, trajectory, step):
+    """Show another trajectory with the same r (same bar positions): data, y range, sigma line."""
+    sigma = _sigma(trajectory)
+    with _batch(fig):
+        update_lambda_figure(fig, trajectory, step)
+        fig.layout.yaxis.range = _lambda_range(trajectory)
+        fig.layout.shapes[-1].update(y0=sigma, y1=sigma)
+        fig.layout.annotations[0].y = float(np.log10(sigma))
+
+
 def update_lambda_figure(fig, trajectory, step):
     bars = lambda_bars(trajectory, step)
     with _batch(fig):
@@ -159,7 +179,7 @@ def update_lambda_figure(fig, trajectory, step):
 
 
 def rank_figure(trajectory, step=0):
-    """Three panels: rank per layer at `step` (vs planted and initial), b(t), held-out loss."""
+    """Three panels: rank per layer at `step` (vs planted), b(t), held-out loss."""
     names = list(trajectory.layer_names)
     planted = [trajectory.planted_ranks[n] for n in names]
     fig = make_subplots(rows=1, cols=3, column_widths=[0.36, 0.32, 0.32], horizontal_spacing=0.09,
@@ -189,6 +209,14 @@ def rank_figure(trajectory, step=0):
                       legend=dict(orientation="h", x=0, y=-0.3))
     update_rank_figure(fig, trajectory, step)
     return fig
+
+
+def retarget_rank_figure(fig, trajectory, step):
+    """Show another trajectory with the same layers and steps: its budget and loss curves."""
+    with _batch(fig):
+        fig.data[2].y = trajectory.budgets
+        fig.data[4].y = trajectory.test_losses
+        update_rank_figure(fig, trajectory, step)
 
 
 def update_rank_figure(fig, trajectory, step):

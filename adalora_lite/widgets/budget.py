@@ -19,7 +19,8 @@ import plotly.graph_objects as go
 from ..errors import ConfigError
 from ..schedule import BudgetSchedule
 from ..trajectory import TrajectoryParams, recorded
-from ..viz.budget import (lambda_figure, rank_figure, schedule_figure, update_lambda_figure,
+from ..viz.budget import (lambda_figure, rank_figure, retarget_lambda_figure,
+                          retarget_rank_figure, schedule_figure, update_lambda_figure,
                           update_rank_figure, update_schedule_figure)
 
 _WIDE = widgets.Layout(width="460px")
@@ -195,10 +196,15 @@ class BudgetDashboard(widgets.VBox):
 
     def rerecord(self):
         """Record (or fetch from the cache) the trajectory for the current sliders, then redraw."""
+        old_r = self.trajectory.r
         self._record(self.params)
-        # A new r changes the bar positions and axes too: rewrite traces and layout.
-        _refresh(self.lambda_fig, lambda_figure(self.trajectory, self.step))
-        _refresh(self.rank_fig, rank_figure(self.trajectory, self.step))
+        if self.trajectory.r != old_r:
+            # A new r moves every bar and tick: rewrite traces and layout.
+            _refresh(self.lambda_fig, lambda_figure(self.trajectory, self.step))
+            _refresh(self.rank_fig, rank_figure(self.trajectory, self.step))
+        else:  # same bars: swap the data and the few axis settings that depend on the run
+            retarget_lambda_figure(self.lambda_fig, self.trajectory, self.step)
+            retarget_rank_figure(self.rank_fig, self.trajectory, self.step)
 
     def _on_step(self, change):
         self.show_step(change["new"])
