@@ -1,0 +1,226 @@
+"""Experiments for notebook 05 (importance scoring), NumPy reference.
+
+One training run is recorded once (`record_scores`): after every step, the raw sensitivity
+I(w) = |w * dL/dw| of every adapter entry and every lambda. Everything else is computed from that
+record with the library's own scoring functions, so any (beta1, beta2) can be replayed in
+milliseconds without retraining (the smoothing does not change the training: nothing is masked).
+
+    record_scores(task)                  -> ScoreRun (also runs a RankAllocator live, as a check)
+    lambda_scores(run)                   (T, n) |lambda_i|, the simplest score
+    sensitivity_scores(run)              (T, n) S_i with s = I: the raw per-minibatch sensitivity
+    smoothed_scores(run, beta1, beta2)   (T, n) S_i with s = Ibar * Ubar: AdaLoRA's score
+    ranking_stability(scores)            (T-1,) Spearman rank correlation of consecutive steps
+    topb_turnover(scores, budget)        (T-1,) triplets entering the top-b set at each step
+    stability_table(run, beta1s, beta2s) mean Spearman for a grid of betas
+    score_terms(allocator)               {layer: the three terms of S_i, and S_i itself}
+    scale_invariance(model, task)        why the lambda term dominates: sum_j P_ji dL/dP_ji =
+                                         lambda_i dL/dlambda_i = sum_j Q_ij dL/dQ_ij
+    masking_loss_increase(model, task)   measured: training loss change when lambda_i := 0 alone
+    predictiveness(run, task)            Spearman of each score with that measured change
+
+All three per-triplet scores use the same aggregation S_i = s(lambda_i) + mean_j s(P_ji) +
+mean_j s(Q_ij) (the library's `triplet_scores`), and differ only in s: that is the paper's ablation.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import rankdata, spearmanr
+
+from .allocator import RankAllocator
+from .reference import MLP, cross_entropy, train_step
+from .scoring import entry_score, sensitivity, smooth, top_b_mask, triplet_scores
+
+BETAS = (0.5, 0.7, 0.85, 0.95)  # the grid of the stability table
+DEFAULTS = dict(r=8, alpha=8.0, gamma=0.1, lr=0.2, steps=200, batch_size=32, seed=0)
+SCORE_NAMES = ("|λ|", "sensitivity I", "smoothed Ī·Ū")
+
+
+@dataclass
+class ScoreRun:
+    """A recorded run. Per-step arrays have one row per training step 1..T (after the step)."""
+    config: dict
+    layer_names: tuple
+    shapes: tuple  # ((d_out, r, d_in), ...) per layer
+    sensitivity: np.ndarray  # (T, n_entries) I(w) of every entry, flat in the allocator's order
+    lam: np.ndarray  # (T, n_triplets)
+    loss: np.ndarray  # (T,) minibatch objective
+    triplet_of: np.ndarray  # (n_entries,) which triplet each flat entry belongs to
+    weight_of: np.ndarray  # (n_entries,) 1 for lambdas, 1/d_out for P, 1/d_in for Q entries
+    live_scores: np.ndarray  # (T, n_triplets) what the RankAllocator itself computed, live
+    beta1: float  # the betas of the live allocator
+    beta2: float
+    model: MLP = field(repr=False, default=None)
+    allocator: RankAllocator = field(repr=False, default=None)
+
+    @property
+    def steps(self):
+        return np.arange(1, len(self.loss) + 1)
+
+    @property
+    def n_triplets(self):
+        return self.lam.shape[1]
+
+    def triplet_labels(self):
+        """['layers.0 #0', ...]: one label per triplet, layers in order."""
+        return [f"{name} #{i}" for name, (_, r, _) in zip(self.layer_names, self.shapes)
+                for i in range(r)]
+
+
+def flat_index(allocator):
+    """(triplet_of, weight_of, n_triplets) of an allocator's flat entry order: which triplet each
+    entry belongs to and its weight in S_i. Read from the allocator itself (its private
+    `_flat_index`), so this module never builds its own copy of the aggregation."""
+    triplet_of, weight_of, n = allocator._flat_index()
+    return np.asarray(triplet_of), np.asarray(weight_of), int(n)
+
+
+def gather(layers):
+    """(weights, grads): every adapter entry of `layers`, flat, in the allocator's order
+    (per layer: P row-major, lambda, Q row-major), via the layers' `weights_and_grads()`."""
+    pairs = [pair for layer in layers.values() for pair in layer.weights_and_grads()]
+    return (np.concatenate([w.reshape(-1) for w, _ in pairs]),
+            np.concatenate([g.reshape(-1) for _, g in pairs]))
+
+
+def record_scores(task, *, beta1=0.85, beta2=0.85, r=DEFAULTS["r"], alpha=DEFAULTS["alpha"],
+                  gamma=DEFAULTS["gamma"], lr=DEFAULTS["lr"], steps=DEFAULTS["steps"],
+                  batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
+    """Train SVD adapters (no masking) and record every entry's sensitivity after every step.
+
+    A RankAllocator with budget = all triplets runs alongside: it scores but never masks, and
+    its scores are kept as `live_scores`, the reference the replays are checked against.
+    """
+    model = MLP(task.weights, task.biases, adapter="svd", r=r, alpha=alpha, rng=seed)
+    n_triplets = r * len(model.layers)
+    # total_steps = steps + 1 and no warm-up/final phase: the EMAs update on every recorded step.
+    allocator = RankAllocator(model.layers, target_budget=n_triplets, total_steps=steps + 1,
+                              warmup_steps=0, final_steps=0, beta1=beta1, beta2=beta2)
+    sens, lam, loss, live = [], [], [], []
+    for step, idx in enumerate(task.batches(steps, batch_size, seed), start=1):
+        loss.append(train_step(model, task.X_train[idx], task.y_train[idx], lr=lr, gamma=gamma,
+                               allocator=allocator, step=step))
+        sens.append(sensitivity(*gather(model.layers)))  # weights after the step, its gradients
+        lam.append(np.concatenate([layer.lam for layer in model.layers.values()]))
+        live.append(allocator.triplet_scores())
+    triplet_of, weight_of, _ = flat_index(allocator)
+    config = dict(r=r, alpha=alpha, gamma=gamma, lr=lr, steps=steps, batch_size=batch_size,
+                  seed=seed)
+    return ScoreRun(config=config, layer_names=tuple(model.layers),
+                    shapes=tuple((lay.d_out, lay.r, lay.d_in) for lay in model.layers.values()),
+                    sensitivity=np.array(sens), lam=np.array(lam), loss=np.array(loss),
+                    triplet_of=triplet_of, weight_of=weight_of, live_scores=np.array(live),
+                    beta1=beta1, beta2=beta2, model=model, allocator=allocator)
+
+
+def lambda_scores(run):
+    """(T, n) the score S_i = |lambda_i| (what a pruning rule on magnitudes would use)."""
+    return np.abs(run.lam)
+
+
+def sensitivity_scores(run):
+    """(T, n) S_i with s(w) = I(w) = |w * grad|: this minibatch's sensitivity, unsmoothed."""
+    return np.stack([triplet_scores(I, run.triplet_of, run.weight_of, run.n_triplets)
+                     for I in run.sensitivity])
+
+
+def smoothed_scores(run, beta1=0.85, beta2=0.85):
+    """(T, n) AdaLoRA's S_i with s(w) = Ibar(w) * Ubar(w), the EMAs replayed with (beta1, beta2)."""
+    ema = uncertainty = np.zeros(run.sensitivity.shape[1])  # start at zero, as the allocator
+    out = np.empty((len(run.sensitivity), run.n_triplets))
+    for t, I in enumerate(run.sensitivity):
+        ema, uncertainty = smooth(ema, uncertainty, I, beta1=beta1, beta2=beta2)
+        out[t] = triplet_scores(entry_score(ema, uncertainty), run.triplet_of, run.weight_of,
+                                run.n_triplets)
+    return out
+
+
+def all_scores(run, beta1=0.85, beta2=0.85):
+    """{name: (T, n)} the three scores, named as in SCORE_NAMES."""
+    return dict(zip(SCORE_NAMES, (lambda_scores(run), sensitivity_scores(run),
+                                  smoothed_scores(run, beta1, beta2))))
+
+
+def ranking_stability(scores):
+    """(T-1,) Spearman rank correlation between the triplet scores of steps t-1 and t.
+
+    1 = the ranking did not change; NaN where a step's scores are all equal (no ranking)."""
+    ranks = rankdata(scores, axis=1)  # ties share their average rank, as in Spearman's rho
+    ranks = ranks - ranks.mean(axis=1, keepdims=True)
+    num = (ranks[1:] * ranks[:-1]).sum(axis=1)
+    den = np.sqrt((ranks[1:] ** 2).sum(axis=1) * (ranks[:-1] ** 2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def topb_turnover(scores, budget):
+    """(T-1,) how many triplets enter the top-`budget` set at step t that were not in it at t-1:
+    how often masking every step with this score would change its mind."""
+    keep = np.stack([top_b_mask(s, budget) for s in scores])
+    return (keep[1:] & ~keep[:-1]).sum(axis=1)
+
+
+def stability_table(run, beta1s=BETAS, beta2s=BETAS, *, skip=20):
+    """(len(beta1s), len(beta2s)) mean Spearman stability of the smoothed score, steps > skip."""
+    return np.array([[np.nanmean(ranking_stability(smoothed_scores(run, b1, b2))[skip:])
+                      for b2 in beta2s] for b1 in beta1s])
+
+
+def score_terms(allocator):
+    """{layer: dict} the paper's eq. (7) for every triplet, term by term, from the allocator's
+    state: s_lam = s(lambda_i), mean_s_P = mean_j s(P_ji), mean_s_Q = mean_j s(Q_ij), their sum,
+    S = the allocator's own `layer_scores()`, and Ibar, Ubar of the lambda entries.
+    The flat state is cut in the allocator's order: per layer P (d_out, r), lambda (r,), Q (r, d_in)."""
+    s = np.asarray(entry_score(allocator.ema, allocator.uncertainty))
+    ema, unc = np.asarray(allocator.ema), np.asarray(allocator.uncertainty)
+    scores = allocator.layer_scores()
+    out, offset = {}, 0
+    for name, layer in allocator.layers.items():
+        n_p, r, n_q = layer.d_out * layer.r, layer.r, layer.r * layer.d_in
+        s_P = s[offset:offset + n_p].reshape(layer.d_out, r)
+        lam = slice(offset + n_p, offset + n_p + r)
+        s_Q = s[offset + n_p + r:offset + n_p + r + n_q].reshape(r, layer.d_in)
+        terms = dict(s_lam=s[lam], mean_s_P=s_P.mean(axis=0), mean_s_Q=s_Q.mean(axis=1),
+                     Ibar_lam=ema[lam], Ubar_lam=unc[lam])
+        terms["sum"] = terms["s_lam"] + terms["mean_s_P"] + terms["mean_s_Q"]
+        terms["S"] = np.asarray(scores[name])
+        out[name] = terms
+        offset += n_p + r + n_q
+    return out
+
+
+def scale_invariance(model, task, *, batch=None):
+    """{layer: (r, 3)} for a fresh backward pass of the cross-entropy alone (no regularizer):
+    columns sum_j P_ji dL/dP_ji, lambda_i dL/dlambda_i, sum_j Q_ij dL/dQ_ij. All three are equal,
+    because scaling P_.i by c and lambda_i by 1/c (or Q_i. likewise) leaves the update unchanged."""
+    idx = np.arange(len(task.X_train)) if batch is None else batch
+    _, dlogits = cross_entropy(model.forward(task.X_train[idx]), task.y_train[idx])
+    model.backward(dlogits)
+    out = {}
+    for name, layer in model.layers.items():
+        g = layer.grads
+        out[name] = np.stack([(layer.P * g["P"]).sum(axis=0), layer.lam * g["lam"],
+                              (layer.Q * g["Q"]).sum(axis=1)], axis=1)
+    return out
+
+
+def masking_loss_increase(model, task):
+    """(n_triplets,) measured: the training-set loss with lambda_i set to 0 (that triplet alone
+    masked) minus the loss of the unmasked model. The importance a score tries to predict."""
+    X, y = task.X_train, task.y_train
+    base = cross_entropy(model.forward(X), y)[0]
+    out = []
+    for layer in model.layers.values():
+        for i in range(layer.r):
+            kept = layer.lam[i]
+            layer.lam[i] = 0.0
+            out.append(cross_entropy(model.forward(X), y)[0] - base)
+            layer.lam[i] = kept
+    return np.array(out)
+
+
+def predictiveness(run, task, *, beta1=0.85, beta2=0.85):
+    """{score name: Spearman rho between the score at the last step and the measured loss
+    increase of masking each triplet alone}: which score ranks triplets like reality does."""
+    truth = masking_loss_increase(run.model, task)
+    return {name: float(spearmanr(scores[-1], truth).statistic)
+            for name, scores in all_scores(run, beta1, beta2).items()}
