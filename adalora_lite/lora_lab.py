@@ -1,0 +1,473 @@
+"""Small, real LoRA experiments for notebook 03 ("LoRA from scratch").
+
+The task: a tanh MLP 64 -> 64 -> 64 -> 10 is "pretrained" on scikit-learn's digits 0-4 only, then
+frozen. The new task is all ten digits: the frozen network gets none of 5-9 right, so its adapters
+have real work to do. Everything here trains that network's LoRA adapters, through the NumPy
+reference (`adalora_lite.reference`) or the PyTorch path (`adalora_lite.nn.add_adapters`).
+
+    digits_lora_task()          -> LoRATask (cached: pretraining runs once per process)
+    LoRATask.torch_model()      a fresh, frozen copy of the pretrained network (TanhMLP)
+    LoRATask.lora_model(r=...)  the same with LoRA adapters on every layer (add_lora)
+    LoRATask.reference_model()  the NumPy reference MLP with LoRA adapters, same frozen weights
+    LoRATask.mirrored()         the same network and labels, images flipped: a second task
+    add_lora(model, r, alpha, scaling)   adapters with the scale alpha/r, or alpha (no division)
+    parameter_count(d_out, d_in, r)      LoRA's (d_out + d_in) r against full d_out d_in
+    init_comparison(task, ...)           B = 0 against the alternatives, before training
+    train_adam(model, task, ...)         train what requires grad, Adam, reproducible minibatches
+    train_twins(task, ...)               the same LoRA run in NumPy and torch, step by step
+    lr_sweep(task, ...)                  final loss over (scaling, rank, learning rate)
+    first_step_gain(task, ...)           loss decrease after one Adam step, per rank
+    rank_ablation(task, ...)             test accuracy against r
+    time_forward(model, x)               inference time (merged vs unmerged)
+    swap_adapter(adapter, A, B)          W' = W - (a/r) B A + (a/r) B' A' on a merged layer
+"""
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import reference
+from .data import load_digits_split
+from .errors import ConfigError, check_int, check_positive
+from .nn import add_adapters, find_adapters
+
+OLD_CLASSES = (0, 1, 2, 3, 4)
+SCALINGS = ("alpha/r", "alpha")
+
+
+@contextmanager
+def single_thread():
+    """Run torch on one thread: these models are tiny, and on a busy 2-core machine a second thread
+    costs more in synchronisation than it saves."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class TanhMLP(nn.Module):
+    """logits = L_last(tanh(... tanh(L_0(x)))): the torch twin of `reference.MLP` without adapters.
+
+    Its linear layers are named "layers.0", "layers.1", ... as the reference's, so an adapter of one
+    side finds its twin on the other by name.
+    """
+
+    def __init__(self, sizes, dtype=torch.float64):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x):
+        *hidden, last = self.layers
+        for layer in hidden:
+            x = torch.tanh(layer(x))
+        return last(x)
+
+    @classmethod
+    def from_arrays(cls, weights, biases):
+        sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+        model = cls(sizes)
+        with torch.no_grad():
+            for layer, w, b in zip(model.layers, weights, biases):
+                layer.weight.copy_(torch.tensor(np.asarray(w)))  # a copy: w may be read-only
+                layer.bias.copy_(torch.tensor(np.asarray(b)))
+        return model
+
+    def arrays(self):
+        """(weights, biases) as float64 NumPy arrays, (d_out, d_in) and (d_out,)."""
+        return (tuple(layer.weight.detach().numpy().copy() for layer in self.layers),
+                tuple(layer.bias.detach().numpy().copy() for layer in self.layers))
+
+
+def add_lora(model, *, r, alpha, scaling="alpha/r", targets=None):
+    """LoRA adapters on `targets` (default: every nn.Linear); returns {name: adapter}.
+
+    A rank cannot exceed min(d_out, d_in) (10 for the digits head), so each layer gets
+    min(r, d_out, d_in). `scaling="alpha/r"` is LoRA's scale; `scaling="alpha"` multiplies B A by
+    alpha without dividing by r, the comparison the notebook measures.
+    """
+    if scaling not in SCALINGS:
+        raise ConfigError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
+    if targets is None:
+        targets = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    adapters = {}
+    for name in targets:
+        base = model.get_submodule(name)
+        rank = min(r, base.out_features, base.in_features)
+        adapters.update(add_adapters(model, [name], adapter="lora", r=rank, alpha=alpha))
+    # add_adapters freezes everything but its own adapter: unfreeze all adapters again.
+    for adapter in adapters.values():
+        adapter.A.requires_grad_(True)
+        adapter.B.requires_grad_(True)
+        if scaling == "alpha":
+            adapter.scale = float(alpha)
+    return adapters
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, so it can key caches
+class LoRATask:
+    weights: tuple  # frozen "pretrained" weights (d_out, d_in), float64
+    biases: tuple
+    X_train: np.ndarray  # (n, 64) all ten digits, pixels in [0, 1]: the new task
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def sizes(self):
+        return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
+
+    def mirrored(self):
+        """The same frozen network and labels, every image flipped left-right: a second task for
+        a second adapter."""
+        return LoRATask(self.weights, self.biases, mirror_digits(self.X_train), self.y_train,
+                        mirror_digits(self.X_test), self.y_test)
+
+    def frozen_logits(self, X):
+        """The pretrained network's logits in NumPy, the reference's exact arithmetic without adapters."""
+        *hidden, last = zip(self.weights, self.biases)
+        for w, b in hidden:
+            X = np.tanh(X @ w.T + b)
+        return X @ last[0].T + last[1]
+
+    def torch_model(self):
+        """A fresh copy of the pretrained network, every parameter frozen."""
+        return TanhMLP.from_arrays(self.weights, self.biases).requires_grad_(False)
+
+    def lora_model(self, *, r, alpha, scaling="alpha/r", seed=0):
+        """(model, adapters): the pretrained network with LoRA on every layer; A drawn after
+        torch.manual_seed(seed), B = 0."""
+        model = self.torch_model()
+        torch.manual_seed(seed)
+        return model, add_lora(model, r=r, alpha=alpha, scaling=scaling)
+
+    def reference_model(self, *, r, alpha, seed=0):
+        """The NumPy reference MLP with LoRA adapters (r <= 10, the head's width)."""
+        return reference.MLP(self.weights, self.biases, adapter="lora", r=r, alpha=alpha,
+                             rng=np.random.default_rng(seed))
+
+    def batches(self, steps, batch_size=128, seed=0):
+        """`steps` arrays of training indices, reproducible, without replacement within a batch."""
+        rng = np.random.default_rng(seed)
+        n = len(self.X_train)
+        return [rng.choice(n, batch_size, replace=False) for _ in range(steps)]
+
+    def split(self, split="test", classes=None):
+        X, y = {"test": (self.X_test, self.y_test), "train": (self.X_train, self.y_train)}[split]
+        if classes is not None:
+            keep = np.isin(y, classes)
+            X, y = X[keep], y[keep]
+        return X, y
+
+    def accuracy(self, model, split="test", classes=None):
+        """Fraction right on a split (optionally only the digits in `classes`)."""
+        X, y = self.split(split, classes)
+        return float((predict(model, X).argmax(axis=1) == y).mean())
+
+    def loss(self, model, split="train"):
+        X, y = self.split(split)
+        return float(reference.cross_entropy(predict(model, X), y)[0])
+
+
+def mirror_digits(X):
+    """X (n, 64) of 8x8 images, each flipped left-right (a copy)."""
+    X = np.asarray(X)
+    return X.reshape(-1, 8, 8)[:, :, ::-1].reshape(X.shape).copy()
+
+
+def predict(model, X):
+    """Logits (n, 10) as a NumPy array, from a torch module or a reference MLP."""
+    if isinstance(model, nn.Module):
+        with torch.no_grad():
+            return model(torch.as_tensor(X)).numpy()
+    return model.forward(X)
+
+
+@lru_cache(maxsize=2)
+def digits_lora_task(seed=0, hidden=(64, 64), steps=400, lr=1e-2):
+    """Pretrain the tanh MLP on digits 0-4 (Adam, minibatches of 128; about a second), freeze it,
+    and return the ten-digit task."""
+    X_train, X_test, y_train, y_test = load_digits_split()
+    old = np.isin(y_train, OLD_CLASSES)
+    torch.manual_seed(seed)
+    model = TanhMLP((X_train.shape[1], *hidden, 10))  # initialised under the seed
+    old_task = LoRATask((), (), X_train[old], y_train[old], X_test, y_test)  # data only
+    train_adam(model, old_task, steps=steps, lr=lr, seed=seed)
+    weights, biases = model.arrays()
+    for a in weights + biases:
+        a.setflags(write=False)
+    return LoRATask(weights, biases, X_train, y_train, X_test, y_test)
+
+
+def train_adam(model, task, *, steps, lr, batch_size=128, seed=0, stop_above=1e3):
+    """Adam on every parameter of `model` that requires grad, on `task`'s training minibatches.
+
+    Returns the per-step minibatch losses (steps,). A run whose loss exceeds `stop_above` (or turns
+    non-finite) has diverged: it stops there and the rest of the array is inf.
+    """
+    check_int("steps", steps, low=1)
+    check_positive("lr", lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError("the model has no parameter that requires grad: nothing to train")
+    opt = torch.optim.Adam(params, lr=lr)
+    X, y = torch.as_tensor(task.X_train), torch.as_tensor(task.y_train)
+    losses = np.full(steps, np.inf)
+    with single_thread():
+        for t, idx in enumerate(task.batches(steps, batch_size, seed)):
+            idx = torch.as_tensor(idx)
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            if not torch.isfinite(loss) or loss.item() > stop_above:
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses[t] = loss.item()
+    return losses
+
+
+def parameter_count(d_out, d_in, r):
+    """{'full': d_out d_in, 'lora': (d_out + d_in) r, 'fraction': lora / full} for one layer."""
+    d_out, d_in = check_int("d_out", d_out, low=1), check_int("d_in", d_in, low=1)
+    r = check_int("r", r, low=1, high=min(d_out, d_in))
+    full, lora = d_out * d_in, (d_out + d_in) * r
+    return {"full": full, "lora": lora, "fraction": lora / full}
+
+
+# -- why B = 0 ---------------------------------------------------------------------------------------
+
+INITS = ("B = 0, A random (LoRA)", "A = B = 0", "A and B random")
+
+
+def init_comparison(task, *, r=4, alpha=8.0, seed=0):
+    """The three ways to start A and B, on the NumPy reference, before any training:
+
+    {init: {"output_change": max |logits - pretrained logits| on the test set,
+            "old_loss": test cross-entropy on digits 0-4 (what pretraining taught),
+            "old_accuracy": test accuracy on digits 0-4,
+            "grad_A": ||dL/dA||, "grad_B": ||dL/dB|| (Frobenius, over all layers, first batch =
+            the whole training set)}}.
+    "A and B random" draws B Kaiming-uniform over its fan-in r, as an ordinary layer would be.
+    """
+    frozen = task.frozen_logits(task.X_test)
+    rows = {}
+    for init in INITS:
+        ref = task.reference_model(r=r, alpha=alpha, seed=seed)
+        rng = np.random.default_rng(seed + 1)
+        for layer in ref.layers.values():
+            if init == "A = B = 0":
+                layer.A[:] = 0
+            elif init == "A and B random":
+                bound = 1 / np.sqrt(layer.r)
+                layer.B[:] = rng.uniform(-bound, bound, size=layer.B.shape)
+        change = float(np.abs(ref.forward(task.X_test) - frozen).max())
+        old_acc = task.accuracy(ref, classes=OLD_CLASSES)
+        X_old, y_old = task.split("test", OLD_CLASSES)
+        old_loss = float(reference.cross_entropy(ref.forward(X_old), y_old)[0])
+        _, dlogits = reference.cross_entropy(ref.forward(task.X_train), task.y_train)
+        ref.backward(dlogits)
+        grads = [layer.grads for layer in ref.layers.values()]
+        rows[init] = {"output_change": change, "old_loss": old_loss, "old_accuracy": old_acc,
+                      "grad_A": float(np.sqrt(sum((g["A"] ** 2).sum() for g in grads))),
+                      "grad_B": float(np.sqrt(sum((g["B"] ** 2).sum() for g in grads)))}
+    return rows
+
+
+# -- the NumPy reference and the torch path, side by side ---------------------------------------
+
+@dataclass
+class TwinRun:
+    numpy_losses: np.ndarray  # (steps,) minibatch loss before each step
+    torch_losses: np.ndarray
+    max_loss_diff: float  # max over steps of |numpy - torch|
+    max_weight_diff: float  # max over layers of |B A (numpy) - B A (torch)| after training
+    ref: object  # the trained reference.MLP
+    net: nn.Module  # the trained TanhMLP with adapters
+
+
+def train_twins(task, *, r=4, alpha=8.0, lr=0.25, steps=100, batch_size=128, seed=0):
+    """Train the same LoRA adapters with `reference.train_step` (NumPy, hand-written backward) and
+    with torch autograd + the same SGD step, from the same A and the same minibatches."""
+    ref = task.reference_model(r=r, alpha=alpha, seed=seed)
+    net, adapters = task.lora_model(r=r, alpha=alpha, seed=seed)
+    with torch.no_grad():  # one initialisation for both: the reference's A (and B = 0)
+        for name, layer in ref.layers.items():
+            adapters[name].A.copy_(torch.from_numpy(layer.A))
+            adapters[name].B.copy_(torch.from_numpy(layer.B))
+    params = [p for p in net.parameters() if p.requires_grad]
+    X, y = torch.as_tensor(task.X_train), torch.as_tensor(task.y_train)
+    np_losses, torch_losses = np.empty(steps), np.empty(steps)
+    with single_thread():
+        for t, idx in enumerate(task.batches(steps, batch_size, seed)):
+            np_losses[t] = reference.train_step(ref, task.X_train[idx], task.y_train[idx], lr=lr)
+            loss = F.cross_entropy(net(X[idx]), y[idx])
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for p, g in zip(params, grads):
+                    p -= lr * g
+            torch_losses[t] = loss.item()
+    weight_diff = max(float(np.abs(layer.delta_weight() - adapters[name].delta_weight().detach().numpy()).max())
+                      for name, layer in ref.layers.items())
+    return TwinRun(np_losses, torch_losses, float(np.abs(np_losses - torch_losses).max()),
+                   weight_diff, ref, net)
+
+
+# -- learning rate against rank, with and without dividing by r ----------------------------------
+
+@dataclass
+class LRSweep:
+    scalings: tuple
+    ranks: tuple
+    lrs: np.ndarray
+    final_loss: np.ndarray  # (scalings, ranks, lrs): training loss after the run; inf if diverged
+
+    def best_lr(self):
+        """{scaling: {r: the learning rate with the lowest final loss}}."""
+        return {s: {r: float(self.lrs[int(np.argmin(self.final_loss[i, j]))])
+                    for j, r in enumerate(self.ranks)}
+                for i, s in enumerate(self.scalings)}
+
+    def largest_trainable_lr(self, max_loss=1.0):
+        """{scaling: {r: the largest learning rate whose run ended below `max_loss` nats}} (None
+        when no run did): where a learning rate starts to be too large."""
+        out = {}
+        for i, s in enumerate(self.scalings):
+            out[s] = {}
+            for j, r in enumerate(self.ranks):
+                ok = np.flatnonzero(self.final_loss[i, j] < max_loss)
+                out[s][r] = float(self.lrs[ok.max()]) if ok.size else None
+        return out
+
+    def spread(self):
+        """{scaling: how many lr grid steps the best lr moves across ranks (max - min index)}."""
+        out = {}
+        for i, s in enumerate(self.scalings):
+            best = [int(np.argmin(self.final_loss[i, j])) for j in range(len(self.ranks))]
+            out[s] = max(best) - min(best)
+        return out
+
+
+def lr_sweep(task, *, ranks=(1, 4, 16), lrs=None, alpha=8.0, scalings=SCALINGS, steps=150,
+             batch_size=128, seed=0, progress=True):
+    """Train LoRA for every (scaling, rank, lr) with Adam; record the final training loss."""
+    lrs = 2.0 ** np.arange(-12, -2) if lrs is None else np.asarray(lrs, dtype=float)
+    final = np.full((len(scalings), len(ranks), len(lrs)), np.inf)
+    grid = [(i, j, k) for i in range(len(scalings)) for j in range(len(ranks)) for k in range(len(lrs))]
+    for i, j, k in _progress(grid, progress, "lr sweep"):
+        model, _ = task.lora_model(r=ranks[j], alpha=alpha, scaling=scalings[i], seed=seed)
+        losses = train_adam(model, task, steps=steps, lr=float(lrs[k]), batch_size=batch_size, seed=seed)
+        if np.isfinite(losses[-1]):
+            loss = task.loss(model)
+            final[i, j, k] = loss if np.isfinite(loss) else np.inf
+    return LRSweep(tuple(scalings), tuple(ranks), lrs, final)
+
+
+def first_step_gain(task, *, ranks=(1, 2, 4, 8, 16, 32), alpha=8.0, scaling="alpha/r", lr=1e-3,
+                    seeds=(0, 1, 2)):
+    """How much one Adam step (full batch) lowers the training loss, per rank, averaged over seeds.
+
+    Adam's first step moves every entry of B by exactly lr (A does not move: its gradient is
+    B^T (...) = 0), so B A grows with r; the scale decides whether the update does too.
+    """
+    X, y = torch.as_tensor(task.X_train), torch.as_tensor(task.y_train)
+    start = task.loss(task.torch_model())
+    gains = np.zeros(len(ranks))
+    with single_thread():
+        for j, r in enumerate(ranks):
+            for seed in seeds:
+                model, _ = task.lora_model(r=r, alpha=alpha, scaling=scaling, seed=seed)
+                opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+                F.cross_entropy(model(X), y).backward()
+                opt.step()
+                gains[j] += (start - task.loss(model)) / len(seeds)
+    return gains
+
+
+# -- rank ablation ----------------------------------------------------------------------------------
+
+@dataclass
+class RankAblation:
+    ranks: tuple
+    accuracy: np.ndarray  # (ranks, seeds) test accuracy
+    params: tuple  # trainable parameters per rank
+    start_accuracy: float  # the frozen pretrained network
+    full_accuracy: float  # full fine-tuning (every weight trained), same budget
+    full_params: int
+
+    @property
+    def mean(self):
+        return self.accuracy.mean(axis=1)
+
+
+def rank_ablation(task, *, ranks=(1, 2, 4, 8, 16), alpha=8.0, lr=1e-2, steps=300, seeds=(0, 1),
+                  progress=True):
+    """Test accuracy of LoRA at each rank (Adam, same steps and lr), beside full fine-tuning."""
+    acc = np.zeros((len(ranks), len(seeds)))
+    params = []
+    runs = [(j, s) for j in range(len(ranks)) for s in range(len(seeds))]
+    for j, s in _progress(runs + [(None, 0)], progress, "rank ablation"):
+        if j is None:  # full fine-tuning, for reference
+            model = task.torch_model().requires_grad_(True)
+            train_adam(model, task, steps=steps, lr=lr, seed=seeds[0])
+            full_acc = task.accuracy(model)
+            full_params = sum(p.numel() for p in model.parameters())
+            continue
+        model, adapters = task.lora_model(r=ranks[j], alpha=alpha, seed=seeds[s])
+        train_adam(model, task, steps=steps, lr=lr, seed=seeds[s])
+        acc[j, s] = task.accuracy(model)
+        if s == 0:
+            params.append(sum(a.A.numel() + a.B.numel() for a in adapters.values()))
+    return RankAblation(tuple(ranks), acc, tuple(params), task.accuracy(task.torch_model()),
+                        full_acc, full_params)
+
+
+# -- deployment: merging and swapping ---------------------------------------------------------------
+
+def time_forward(model, x, *, number=200, repeats=5):
+    """Seconds per forward pass of `model` on `x`: the best of `repeats` means over `number` calls
+    (the minimum is the least disturbed by other work on the machine)."""
+    x = torch.as_tensor(x)
+    best = np.inf
+    with torch.no_grad(), single_thread():
+        model(x)  # warm up
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                model(x)
+            best = min(best, (time.perf_counter() - t0) / number)
+    return best
+
+
+@torch.no_grad()
+def swap_adapter(adapter, A, B):
+    """On a merged LoRALinear: W' = W - (alpha/r) B A + (alpha/r) B' A', and the adapter now holds
+    A' (r, d_in), B' (d_out, r). No copy of W0 is needed."""
+    if not adapter.merged:
+        raise ConfigError("swap_adapter works on a merged adapter: call merge() first")
+    A, B = torch.as_tensor(A), torch.as_tensor(B)
+    if A.shape != adapter.A.shape or B.shape != adapter.B.shape:
+        raise ConfigError(f"new factors must have shapes {tuple(adapter.A.shape)} and "
+                          f"{tuple(adapter.B.shape)}, got {tuple(A.shape)} and {tuple(B.shape)}")
+    adapter.base.weight -= adapter.delta_weight()  # W - (alpha/r) B A  (= W0)
+    adapter.A.copy_(A)
+    adapter.B.copy_(B)
+    adapter.base.weight += adapter.delta_weight()  # + (alpha/r) B' A'
+
+
+def adapter_state(model):
+    """{name: (A, B)} copies of every adapter's factors: what a task's LoRA checkpoint holds."""
+    return {name: (a.A.detach().clone(), a.B.detach().clone()) for name, a in find_adapters(model).items()}
+
+
+def _progress(items, progress, desc):
+    if not progress:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc)

@@ -1,0 +1,162 @@
+"""The budget dashboard in a real browser: JupyterLab + headless Chromium, driven by Playwright.
+
+Unit tests call the widget callbacks directly; this test shows that a student who opens notebook
+06 in JupyterLab sees the bars change when a slider moves. It runs a copy of the notebook (the
+repository's file is never touched), reads the bars from the page's SVG by their colour, and saves
+screenshots under artifacts/browser/. Every server it starts is stopped.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from adalora_lite.viz.budget import KEPT, MASKED
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "06_budget.ipynb"
+ARTIFACTS = ROOT / "artifacts" / "browser"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+TOKEN = "adalora-browser-test"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason="needs Debian's chromium (bash dev.sh test installs it as root)")
+
+
+def rgb(hex_colour):
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a free loopback port, serving a copy of notebook 06."""
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    port = free_port()
+    log = open(root / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+         f"--port={port}", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail(f"JupyterLab did not start:\n{(root / 'server.log').read_text()}")
+                time.sleep(0.5)
+        yield f"{url}/lab/tree/{NOTEBOOK.name}?token={TOKEN}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(lab)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
+                               "text=Python 3 (ipykernel) | Idle", timeout=90_000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        page.wait_for_selector(".adalora-dashboard .js-plotly-plot .trace.bars", timeout=300_000)
+        page.locator(".adalora-dashboard").scroll_into_view_if_needed()
+        yield page
+        browser.close()
+
+
+def bars(page):
+    """{"kept": n, "masked": n}: bars drawn in each colour in the dashboard's lambda figure."""
+    fills = page.evaluate("""() => {
+        const plot = document.querySelector('.adalora-dashboard .js-plotly-plot');
+        return Array.from(plot.querySelectorAll('.trace.bars .point path'))
+            .filter(p => (p.getAttribute('d') || '') !== 'M0,0Z')
+            .map(p => p.style.fill);
+    }""")
+    return {"kept": fills.count(rgb(KEPT)), "masked": fills.count(rgb(MASKED))}
+
+
+def title_counts(page):
+    """The kept/masked numbers the figure's title states (the dashboard writes them per step)."""
+    text = page.locator(".adalora-dashboard .js-plotly-plot .gtitle").first.text_content()
+    kept, masked = re.search(r"(\d+) kept, (\d+) masked", text).groups()
+    return {"kept": int(kept), "masked": int(masked)}
+
+
+def slider(page, css):
+    return page.locator(f".{css} .noUi-handle").first
+
+
+def readout(page, css):
+    return int(page.locator(f".{css} .widget-readout").first.inner_text())
+
+
+def settle(page, expect_changed_from=None, timeout=60):
+    """Wait until the bar counts stop changing (and differ from `expect_changed_from`, if given)."""
+    deadline, last = time.time() + timeout, None
+    while time.time() < deadline:
+        now = bars(page)
+        if now == last and now != expect_changed_from:
+            return now
+        last = now
+        time.sleep(0.5)
+    return bars(page)
+
+
+def test_step_and_budget_sliders_redraw_the_masked_bars(page):
+    start = settle(page)
+    budget = readout(page, "adalora-target-budget")
+    page.screenshot(path=str(ARTIFACTS / "1_final_step.png"))
+    # At the final step exactly `budget` triplets are kept; the rest are drawn as masked.
+    assert start["kept"] == budget and start["masked"] > 0
+    assert start == title_counts(page)
+
+    slider(page, "adalora-step").focus()
+    page.keyboard.press("Home")  # step 0: warm-up, nothing masked yet
+    warm = settle(page, expect_changed_from=start)
+    page.screenshot(path=str(ARTIFACTS / "2_step_0.png"))
+    assert readout(page, "adalora-step") == 0
+    assert warm["masked"] == 0 and warm["kept"] == start["kept"] + start["masked"]
+    assert warm == title_counts(page)
+
+    page.keyboard.press("End")  # back to the end of training
+    assert settle(page, expect_changed_from=warm) == start
+
+    slider(page, "adalora-target-budget").focus()
+    page.keyboard.press("ArrowRight")  # one more triplet allowed: a new run is recorded
+    more = settle(page, expect_changed_from=start, timeout=120)
+    page.screenshot(path=str(ARTIFACTS / "3_budget_plus_one.png"))
+    assert readout(page, "adalora-target-budget") == budget + 1
+    assert more == {"kept": start["kept"] + 1, "masked": start["masked"] - 1}
+    assert more == title_counts(page)
