@@ -106,7 +106,9 @@ def test_changing_r_rebuilds_bars_and_bounds_the_target_budget(dash):
 
 
 def test_step_updates_are_fast(dash):
+    dash.step_slider.value = 33
     timing = dash.time_step_updates(n=60)
+    assert dash.step == 33 and "Step t = 33 " in dash.lambda_fig.layout.title.text
     assert timing["n"] == 60
     assert timing["median_ms"] < 50  # the dashboard's aim (Python side; typically a few ms)
     assert timing["p95_ms"] >= timing["median_ms"]

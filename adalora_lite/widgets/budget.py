@@ -231,17 +231,18 @@ class BudgetDashboard(widgets.VBox):
 
     # -------------------------------------------------------------- measurement
     def time_step_updates(self, n=100, seed=0):
-        """Move the step slider to `n` random steps; {"median_ms", "p95_ms", "n"} of the updates
-        (the Python side: the observer and both figure updates, not the browser's redraw)."""
+        """Move the step slider to `n` random steps, then back; {"median_ms", "p95_ms", "n"} of the
+        updates (the Python side: the observer and both figure updates, not the browser's redraw)."""
         rng = np.random.default_rng(seed)
         targets = rng.integers(0, self.trajectory.n_steps + 1, size=n)
-        times = []
+        times, where = [], self.step_slider.value
         for t in targets:
             if int(t) == self.step_slider.value:
                 t = (int(t) + 1) % (self.trajectory.n_steps + 1)
             start = time.perf_counter()
             self.step_slider.value = int(t)
             times.append(time.perf_counter() - start)
+        self.step_slider.value = where  # back where the user left it
         times = np.array(times) * 1e3
         return {"median_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95)),
                 "n": int(n)}
