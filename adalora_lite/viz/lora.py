@@ -1,0 +1,155 @@
+"""Figures for notebook 03 (LoRA from scratch): state in, plotly figure out.
+
+    loss_curves_figure(curves)             training loss against step, one line per run
+    scale_figure(alpha, r, ranks, gains)   the scale alpha/r (or alpha) against r | the loss decrease
+                                           of one Adam step against r, the chosen r marked
+    update_scale_figure(fig, ...)          move an existing scale figure to new alpha, r, gains
+    scale_readout(alpha, r)                the one-line summary shown with it
+    lr_sweep_figure(sweep)                 final loss against learning rate, one panel per scaling
+    rank_ablation_figure(ablation)         test accuracy against r, with the frozen and the fully
+                                           fine-tuned network as references
+"""
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+SCALING_LABELS = {"alpha/r": "scale alpha/r (LoRA)", "alpha": "scale alpha (no division by r)"}
+SCALING_COLORS = {"alpha/r": "#1f77b4", "alpha": "#d62728"}
+RANK_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+
+
+def loss_curves_figure(curves, *, title="Training loss", xaxis_title="step",
+                       yaxis_title="cross-entropy (nats)", log_y=False):
+    """curves: {label: losses (steps,)}; later curves are dashed so identical runs stay visible."""
+    fig = go.Figure()
+    for k, (label, y) in enumerate(curves.items()):
+        y = np.asarray(y, dtype=float)
+        fig.add_trace(go.Scatter(x=np.arange(1, len(y) + 1), y=y, mode="lines", name=label,
+                                 line=dict(dash="solid" if k == 0 else "dash", width=4 if k == 0 else 2)))
+    fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title,
+                      yaxis_type="log" if log_y else "linear", legend_title="run",
+                      template="plotly_white")
+    return fig
+
+
+# -- the scale alpha/r and what it does to one Adam step ------------------------------------------
+
+def _scale_traces(alpha, r, ranks, gains):
+    """The x/y data of every trace of the scale figure, in trace order."""
+    ranks = np.asarray(ranks, dtype=float)
+    traces = []
+    for scaling in ("alpha/r", "alpha"):
+        scale = alpha / ranks if scaling == "alpha/r" else np.full_like(ranks, float(alpha))
+        traces.append(dict(x=ranks, y=scale))
+    for scaling in ("alpha/r", "alpha"):
+        traces.append(dict(x=ranks, y=np.asarray(gains[scaling], dtype=float)))
+    here = [float(alpha) / r, float(alpha)]
+    traces.append(dict(x=[r, r], y=here))
+    j = list(ranks).index(r) if r in list(ranks) else None
+    traces.append(dict(x=[r, r], y=[] if j is None else [float(gains["alpha/r"][j]),
+                                                         float(gains["alpha"][j])]))
+    return traces
+
+
+def scale_figure(alpha, r, ranks, gains, *, lr=None):
+    """Left: the factor multiplying B A at each rank, with and without dividing by r. Right: the
+    measured loss decrease of one Adam step (gains = {"alpha/r": (len(ranks),), "alpha": ...})."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
+        "the factor in front of B A", "what one Adam step does (measured)"))
+    data = _scale_traces(alpha, r, ranks, gains)
+    for k, scaling in enumerate(("alpha/r", "alpha")):
+        fig.add_trace(go.Scatter(**data[k], mode="lines+markers", name=SCALING_LABELS[scaling],
+                                 legendgroup=scaling, line=dict(color=SCALING_COLORS[scaling])),
+                      row=1, col=1)
+    for k, scaling in enumerate(("alpha/r", "alpha")):
+        fig.add_trace(go.Scatter(**data[2 + k], mode="lines+markers", name=SCALING_LABELS[scaling],
+                                 legendgroup=scaling, showlegend=False,
+                                 line=dict(color=SCALING_COLORS[scaling])), row=1, col=2)
+    for k, col in ((4, 1), (5, 2)):
+        fig.add_trace(go.Scatter(**data[k], mode="markers", name="your r",
+                                 marker=dict(size=16, color="rgba(0,0,0,0)",
+                                             line=dict(width=3, color="black")),
+                                 showlegend=col == 1, legendgroup="yours"), row=1, col=col)
+    step = "" if lr is None else f" (lr = {lr:g})"
+    fig.update_xaxes(type="log", tickvals=list(ranks), title_text="rank r")
+    fig.update_yaxes(type="log", title_text="scale (multiplies B A)", row=1, col=1)
+    fig.update_yaxes(title_text=f"training loss decrease after one step{step} (nats)", row=1, col=2)
+    fig.update_layout(title=_scale_title(alpha, r), legend_title="scaling",
+                      template="plotly_white", height=420)
+    return fig
+
+
+def update_scale_figure(fig, alpha, r, ranks, gains):
+    """Move an existing `scale_figure` (a FigureWidget in the panel) to alpha, r and new gains."""
+    data = _scale_traces(alpha, r, ranks, gains)
+    with fig.batch_update():
+        for trace, d in zip(fig.data, data):
+            trace.x, trace.y = d["x"], d["y"]
+        fig.layout.title.text = _scale_title(alpha, r)
+
+
+def _scale_title(alpha, r):
+    return f"alpha = {alpha:g}, r = {r}: alpha/r = {alpha / r:.4g}"
+
+
+def scale_readout(alpha, r, gains, ranks):
+    """One line: the two scales at this rank and what one Adam step gained with each."""
+    j = list(ranks).index(r)
+    return (f"r = {r}: LoRA multiplies B A by alpha/r = {alpha / r:.4g} and one Adam step lowers the "
+            f"loss by {gains['alpha/r'][j]:.4f} nats; without dividing by r the factor is {alpha:g} and "
+            f"the same step lowers it by {gains['alpha'][j]:.4f} nats.")
+
+
+# -- learning rate sweep ---------------------------------------------------------------------------
+
+def lr_sweep_figure(sweep, *, max_loss=None, title="Final training loss against learning rate (Adam)"):
+    """One panel per scaling; one line per rank; the best lr of each rank starred. Runs that
+    blew up (inf) are left out; `max_loss` clips the y range."""
+    fig = make_subplots(rows=1, cols=len(sweep.scalings), shared_yaxes=True,
+                        subplot_titles=[SCALING_LABELS.get(s, s) for s in sweep.scalings])
+    best = sweep.best_lr()
+    for i, scaling in enumerate(sweep.scalings):
+        for j, r in enumerate(sweep.ranks):
+            color = RANK_COLORS[j % len(RANK_COLORS)]
+            y = np.where(np.isfinite(sweep.final_loss[i, j]), sweep.final_loss[i, j], np.nan)
+            fig.add_trace(go.Scatter(x=sweep.lrs, y=y, mode="lines+markers", name=f"r = {r}",
+                                     legendgroup=str(r), showlegend=i == 0,
+                                     line=dict(color=color)), row=1, col=i + 1)
+            k = int(np.argmin(sweep.final_loss[i, j]))
+            fig.add_trace(go.Scatter(x=[best[scaling][r]], y=[y[k]], mode="markers",
+                                     name="best lr", legendgroup="best",
+                                     showlegend=i == 0 and j == 0,
+                                     marker=dict(symbol="star", size=16, color=color,
+                                                 line=dict(width=1, color="black"))),
+                          row=1, col=i + 1)
+    fig.update_xaxes(type="log", title_text="learning rate", exponentformat="power")
+    fig.update_yaxes(type="log", title_text="training loss after the run (nats)", row=1, col=1)
+    if max_loss is not None:
+        fig.update_yaxes(range=[None, np.log10(max_loss)])
+    fig.update_layout(title=title, legend_title="rank", template="plotly_white", height=420)
+    return fig
+
+
+# -- rank ablation ---------------------------------------------------------------------------------
+
+def rank_ablation_figure(ablation, *, title="LoRA rank ablation: digits 0-4 -> all ten digits"):
+    """Mean test accuracy against r (each seed as a small dot), the frozen network and full
+    fine-tuning as horizontal references; hover shows the trainable parameter count."""
+    ranks = list(ablation.ranks)
+    fig = go.Figure()
+    seeds = ablation.accuracy.shape[1]
+    fig.add_trace(go.Scatter(x=np.repeat(ranks, seeds), y=100 * ablation.accuracy.ravel(),
+                             mode="markers", name="one seed", marker=dict(size=6, color="#aec7e8")))
+    fig.add_trace(go.Scatter(x=ranks, y=100 * ablation.mean, mode="lines+markers",
+                             name="LoRA, mean over seeds", marker=dict(size=10, color="#1f77b4"),
+                             text=[f"{p} trainable parameters" for p in ablation.params],
+                             hovertemplate="r = %{x}: %{y:.1f}%<br>%{text}<extra></extra>"))
+    fig.add_hline(y=100 * ablation.full_accuracy, line_dash="dash", line_color="#2ca02c",
+                  annotation_text=f"full fine-tuning ({ablation.full_params} parameters)",
+                  annotation_position="bottom right")
+    fig.add_hline(y=100 * ablation.start_accuracy, line_dash="dot", line_color="gray",
+                  annotation_text="frozen pretrained network", annotation_position="top right")
+    fig.update_xaxes(type="log", tickvals=ranks, title_text="rank r")
+    fig.update_layout(title=title, yaxis_title="test accuracy (%)", legend_title="run",
+                      template="plotly_white", height=420)
+    return fig
