@@ -57,3 +57,13 @@ def test_line_figures_are_labelled():
     ey = eckart_young_figure([1, 2], [3.0, 2.0], [3.0, 2.0], random=[4.0, 3.0])
     assert len(ey.data) == 3 and ey.layout.xaxis.title.text == "rank r"
     assert all(isinstance(f, go.Figure) for f in (fig, energy, ey))
+
+
+def test_paired_traces_share_a_colour_and_the_control_is_dashed():
+    s = np.array([3.0, 2.0, 1.0])
+    fig = spectrum_figure({"trained": s, "random": s, "trained 2": s, "random 2": s}, paired=True)
+    colours = [t.line.color for t in fig.data]
+    assert colours[0] == colours[1] != colours[2] == colours[3]
+    assert [t.line.dash for t in fig.data] == ["solid", "dash", "solid", "dash"]
+    energy = cumulative_energy_figure({"a": s, "b": s}, paired=True)
+    assert energy.data[0].line.color == energy.data[1].line.color

@@ -15,20 +15,30 @@ from ..lowrank import full_param_count
 
 KEPT_COLOR = "#1f77b4"
 DROPPED_COLOR = "#bbbbbb"
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+
+
+def _line_style(i, paired):
+    """paired: traces 2j and 2j+1 share a colour, the second one dashed (e.g. trained vs random)."""
+    if not paired:
+        return dict(color=PALETTE[i % len(PALETTE)])
+    return dict(color=PALETTE[(i // 2) % len(PALETTE)], dash="dash" if i % 2 else "solid")
 
 
 def spectrum_figure(spectra, *, title="Singular values", normalize=False, log_y=True,
-                    marks=None):
+                    marks=None, paired=False):
     """One line per matrix: s_i against i (i = 1, 2, ...).
 
+    paired: consecutive spectra share a colour, the second dashed (a matrix, then its control).
     spectra: {label: s}. normalize: divide each spectrum by its largest value s_1.
     marks: optional {label: r}, drawn as a dotted vertical line at r (e.g. an effective rank).
     """
     fig = go.Figure()
-    for label, s in spectra.items():
+    for i, (label, s) in enumerate(spectra.items()):
         s = np.asarray(s, dtype=np.float64)
         y = s / s[0] if normalize else s
-        fig.add_trace(go.Scatter(x=np.arange(1, len(s) + 1), y=y, mode="lines", name=label))
+        fig.add_trace(go.Scatter(x=np.arange(1, len(s) + 1), y=y, mode="lines", name=label,
+                                 line=_line_style(i, paired)))
     for label, r in (marks or {}).items():
         fig.add_vline(x=r, line_dash="dot", line_color="gray", annotation_text=label,
                       annotation_position="top right")
@@ -40,18 +50,19 @@ def spectrum_figure(spectra, *, title="Singular values", normalize=False, log_y=
 
 
 def cumulative_energy_figure(spectra, *, title="How fast the energy accumulates",
-                             relative_rank=False, level=None):
+                             relative_rank=False, level=None, paired=False):
     """One line per matrix: sum_{i<=r} s_i^2 / sum_i s_i^2 against r (or r / min(d, k)).
 
     level: optional fraction (e.g. 0.9) drawn as a horizontal reference line.
+    paired: as in spectrum_figure.
     """
     fig = go.Figure()
-    for label, s in spectra.items():
+    for i, (label, s) in enumerate(spectra.items()):
         s = np.asarray(s, dtype=np.float64)
         energy = np.cumsum(s ** 2) / np.sum(s ** 2)
         r = np.arange(1, len(s) + 1)
         fig.add_trace(go.Scatter(x=r / len(s) if relative_rank else r, y=energy, mode="lines",
-                                 name=label))
+                                 name=label, line=_line_style(i, paired)))
     if level is not None:
         fig.add_hline(y=level, line_dash="dot", line_color="gray",
                       annotation_text=f"{level:.0%} of the energy", annotation_position="bottom right")
@@ -116,8 +127,9 @@ def compression_figure(approx, r, *, step=2):
     fig.update_xaxes(title_text="index i", row=1, col=3)
     fig.update_yaxes(title_text="singular value s_i", type="log", row=1, col=3)
     fig.update_layout(title=dict(text=compression_readout(approx, r), font=dict(size=13)),
-                      legend=dict(title="spectrum", x=1.0, y=1.0, xanchor="right"),
-                      height=380, width=1050, margin=dict(t=90, l=20, r=20, b=40),
+                      legend=dict(title="spectrum", orientation="h", x=1.0, xanchor="right",
+                                  y=-0.12, yanchor="top"),
+                      height=400, width=1050, margin=dict(t=90, l=20, r=20, b=60),
                       template="plotly_white")
     return fig
 
