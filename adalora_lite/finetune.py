@@ -1,0 +1,381 @@
+"""Fine-tune MiniLM on a text classification split: uniform LoRA, AdaLoRA, or a linear probe.
+
+One loop for the three methods, so that they differ only where the methods differ:
+
+    lora      LoRALinear (rank r) on the 36 attention/FFN matrices + a new classifier head
+    adalora   SVDLinear (rank init_r) on the same matrices + the head; a RankAllocator shrinks the
+              total rank from 36 * init_r to the budget 36 * r; loss + gamma * orthogonality
+    probe     frozen encoder, only the head is trained: the floor every adapter must beat
+
+"Matched budget" follows the paper: LoRA's rank r on every matrix and AdaLoRA's *final* budget
+spend the same total rank (36 * r triplets); AdaLoRA starts from init_r = 1.5 r per matrix and
+prunes down to it. `FinetuneResult` records both parameter counts (trained, and kept at the end).
+
+The training step, in the order AdaLoRA needs (see `train_step`):
+
+    loss = model(**batch, labels=y).loss + gamma * orthogonality_loss(adapters)
+    loss.backward()
+    optimizer.step()
+    allocator.update(step)        # after the step (new weights), before the gradients are cleared
+    optimizer.zero_grad()
+
+Texts are tokenized once (truncated to `max_length`), then padded per batch to its longest text.
+"""
+import json
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+METHODS = ("probe", "lora", "adalora")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    method: str = "adalora"          # "probe" | "lora" | "adalora"
+    r: int = 4                       # LoRA rank; AdaLoRA's target *average* rank (budget 36 r)
+    init_r: int = 6                  # AdaLoRA's initial rank per matrix (the paper uses 1.5 r)
+    scale: float = 2.0               # alpha / r for both adapters
+    epochs: float = 2.0              # passes over the training set (a fraction is allowed)
+    batch_size: int = 32
+    lr: float = 1e-3                 # AdamW, linear warm-up over 10% of the steps, then linear decay
+    weight_decay: float = 0.0
+    max_length: int = 64             # tokens per text (tweets: median 31, 99% under 56)
+    gamma: float = 0.1               # orthogonality regularizer weight (AdaLoRA only)
+    warmup_fraction: float = 0.2     # AdaLoRA: steps before the first masking (t_i), as a fraction
+    final_fraction: float = 0.2      # AdaLoRA: steps with the allocation frozen (t_f)
+    mask_interval: int = 5           # AdaLoRA: re-rank every this many steps (Delta T)
+    beta1: float = 0.85
+    beta2: float = 0.85
+    init: str = "orthogonal"         # SVDLinear init of P, Q ("gaussian": PEFT's N(0, 0.02^2))
+    probe_steps: int = 300           # probe: full-batch AdamW steps on cached features
+    probe_lr: float = 1e-2
+    seed: int = 0                    # head init, adapter init, dropout, batch order
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method == "adalora" and self.init_r < self.r:
+            raise ConfigError(f"init_r must be >= r (AdaLoRA only prunes), got {self.init_r} < {self.r}")
+        if self.epochs <= 0 or self.batch_size < 1:
+            raise ConfigError(f"epochs and batch_size must be positive, got {self.epochs}, {self.batch_size}")
+
+    def total_steps(self, n_train):
+        return max(1, math.ceil(self.epochs * n_train / self.batch_size))
+
+
+@dataclass
+class FinetuneResult:
+    method: str
+    seed: int
+    accuracy: float                  # held-out accuracy after training
+    trained_parameters: int          # parameters the optimizer updates (adapters + head)
+    final_adapter_parameters: int    # adapter parameters still in use at the end (kept triplets)
+    total_rank: int                  # sum of the ranks at the end
+    ranks: dict                      # {module name: final rank} (empty for the probe)
+    losses: list                     # training loss (cross-entropy) per step
+    steps: int
+    wall_s: float
+    cpu_s: float
+    config: dict = field(default_factory=dict)
+
+    def summary(self):
+        return {k: v for k, v in asdict(self).items() if k not in ("losses", "ranks", "config")}
+
+
+# ------------------------------------------------------------------------------------ data
+def encode(tokenizer, texts, max_length=64):
+    """Token ids of every text, truncated, unpadded: a list of lists of ints."""
+    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+
+
+def collate(ids, pad_id=0):
+    """Pad a list of token-id lists to the longest: {input_ids, attention_mask} (n, L) tensors."""
+    import torch
+
+    longest = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), longest), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, :len(x)] = torch.as_tensor(x)
+        mask[i, :len(x)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}
+
+
+def batch_order(n, batch_size, steps, rng):
+    """`steps` index batches: reshuffled every epoch, the last short batch of an epoch dropped
+    unless the epoch is smaller than one batch."""
+    per_epoch = max(1, n // batch_size)
+    out = []
+    while len(out) < steps:
+        perm = rng.permutation(n)
+        out += [perm[k * batch_size:(k + 1) * batch_size] for k in range(per_epoch)]
+    return out[:steps]
+
+
+# ------------------------------------------------------------------------------------ model
+def build_model(config, n_train, *, num_labels=2):
+    """(model, tokenizer, adapters, allocator) for `config`, seeded; allocator None unless adalora."""
+    import torch
+
+    from .data import MINILM_TARGETS, load_minilm
+    from .nn import add_adapters
+
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_minilm(num_labels=num_labels)
+    adapters, allocator = {}, None
+    if config.method == "probe":
+        model.requires_grad_(False)
+        model.classifier.requires_grad_(True)
+    elif config.method == "lora":
+        adapters = add_adapters(model, MINILM_TARGETS, adapter="lora", r=config.r,
+                                alpha=config.scale * config.r, modules_to_train="classifier")
+    else:
+        adapters = add_adapters(model, MINILM_TARGETS, adapter="svd", r=config.init_r,
+                                alpha=config.scale * config.init_r, init=config.init,
+                                modules_to_train="classifier")
+        allocator = make_allocator(adapters, config, config.total_steps(n_train))
+    return model, tokenizer, adapters, allocator
+
+
+def make_allocator(adapters, config, total_steps):
+    """The RankAllocator for `config`: budget 36 * r, warm-up and final phases as fractions."""
+    from .allocator import RankAllocator
+
+    warmup = int(config.warmup_fraction * total_steps)
+    final = int(config.final_fraction * total_steps)
+    if warmup + final >= total_steps:
+        raise ConfigError(f"{total_steps} steps leave no room for the budget to shrink "
+                          f"(warm-up {warmup} + final {final}); train longer or shorten the phases")
+    return RankAllocator(adapters, target_budget=config.r * len(adapters), total_steps=total_steps,
+                         warmup_steps=warmup, final_steps=final,
+                         mask_interval=config.mask_interval, beta1=config.beta1, beta2=config.beta2)
+
+
+def train_step(model, batch, labels, optimizer, *, step, adapters=None, gamma=0.0,
+               allocator=None, scheduler=None):
+    """One AdamW step; returns the cross-entropy (without the regularizer) as a float.
+
+    The allocator is called *after* optimizer.step() (it scores |w * grad| with the new weights
+    and the gradient that produced them) and *before* zero_grad() (which would erase the grads).
+    """
+    from .nn import orthogonality_loss
+
+    loss = model(**batch, labels=labels).loss
+    objective = loss + gamma * orthogonality_loss(adapters) if gamma and adapters else loss
+    objective.backward()
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    if allocator is not None:
+        allocator.update(step)
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def warmup_linear(total_steps, warmup_fraction=0.1):
+    """LR multiplier: linear warm-up to 1 over the first steps, then linear decay to 0."""
+    warm = max(1, int(warmup_fraction * total_steps))
+    return lambda k: (k + 1) / warm if k < warm else max(0.0, (total_steps - k) / max(1, total_steps - warm))
+
+
+def evaluate(model, ids, labels, *, batch_size=128):
+    """Accuracy of `model` on pre-encoded texts; batches sorted by length to pad little."""
+    import torch
+
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    preds = np.empty(len(ids), dtype=np.int64)
+    model.eval()
+    with torch.no_grad():
+        for k in range(0, len(ids), batch_size):
+            idx = order[k:k + batch_size]
+            logits = model(**collate([ids[i] for i in idx])).logits
+            preds[idx] = logits.argmax(-1).numpy()
+    return float((preds == np.asarray(labels)).mean())
+
+
+# ------------------------------------------------------------------------------------ training
+def finetune(config, split, *, progress=True, model_parts=None):
+    """Train `config.method` on `split` (a `tweets.TweetSplit`), evaluate on its test set.
+
+    model_parts: optional (model, tokenizer, adapters, allocator) from `build_model` (to inspect
+    them afterwards); built here otherwise. Returns a `FinetuneResult`.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if config.method == "probe":
+        return linear_probe(config, split, progress=progress)
+    n_train = len(split.train_texts)
+    model, tokenizer, adapters, allocator = model_parts or build_model(config, n_train)
+    train_ids = encode(tokenizer, split.train_texts, config.max_length)
+    test_ids = encode(tokenizer, split.test_texts, config.max_length)
+    steps = config.total_steps(n_train)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps))
+    gamma = config.gamma if config.method == "adalora" else 0.0
+    rng = np.random.default_rng(config.seed)
+    labels = torch.as_tensor(split.train_labels)
+    losses, wall, cpu = [], time.perf_counter(), time.process_time()
+    model.train()
+    bar = tqdm(batch_order(n_train, config.batch_size, steps, rng), desc=f"{config.method} (seed {config.seed})",
+               disable=not progress, unit="step")
+    for step, idx in enumerate(bar, start=1):
+        losses.append(train_step(model, collate([train_ids[i] for i in idx]), labels[idx], optimizer,
+                                 step=step, adapters=adapters, gamma=gamma, allocator=allocator,
+                                 scheduler=scheduler))
+    bar.close()
+    accuracy = evaluate(model, test_ids, split.test_labels)
+    ranks = allocator.ranks() if allocator is not None else {n: a.r for n, a in adapters.items()}
+    return FinetuneResult(
+        method=config.method, seed=config.seed, accuracy=accuracy,
+        trained_parameters=sum(p.numel() for p in trainable),
+        final_adapter_parameters=adapter_parameters(adapters, ranks),
+        total_rank=sum(ranks.values()), ranks=ranks, losses=losses, steps=steps,
+        wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu, config=asdict(config))
+
+
+def adapter_parameters(adapters, ranks):
+    """Adapter parameters in use at rank `ranks[name]`: r (d_in + d_out) for LoRA, r (d_in + d_out + 1)
+    for SVD triplets (P column, lambda, Q row)."""
+    from .nn import SVDLinear
+
+    return sum(ranks[n] * (a.d_in + a.d_out + isinstance(a, SVDLinear)) for n, a in adapters.items())
+
+
+def linear_probe(config, split, *, progress=True):
+    """Frozen encoder, same head as the fine-tuned models (pooler output -> linear): the pooled
+    features are computed once, then the head is trained full-batch with AdamW."""
+    import torch
+    from tqdm.auto import tqdm
+
+    config = replace(config, method="probe")
+    model, tokenizer, _, _ = build_model(config, len(split.train_texts))
+    wall, cpu = time.perf_counter(), time.process_time()
+    feats = {}
+    model.eval()
+    with torch.no_grad():
+        for part, texts in (("train", split.train_texts), ("test", split.test_texts)):
+            ids = encode(tokenizer, texts, config.max_length)
+            order = np.argsort([len(x) for x in ids], kind="stable")
+            out = torch.empty(len(ids), model.config.hidden_size)
+            for k in tqdm(range(0, len(ids), 128), desc=f"probe features ({part})", disable=not progress):
+                idx = order[k:k + 128]
+                out[idx] = model.bert(**collate([ids[i] for i in idx])).pooler_output
+            feats[part] = out
+    head = model.classifier
+    optimizer = torch.optim.AdamW(head.parameters(), lr=config.probe_lr, weight_decay=config.weight_decay)
+    y = torch.as_tensor(split.train_labels)
+    losses = []
+    for _ in range(config.probe_steps):
+        loss = torch.nn.functional.cross_entropy(head(feats["train"]), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    with torch.no_grad():
+        preds = head(feats["test"]).argmax(-1).numpy()
+    return FinetuneResult(
+        method="probe", seed=config.seed, accuracy=float((preds == split.test_labels).mean()),
+        trained_parameters=sum(p.numel() for p in head.parameters()), final_adapter_parameters=0,
+        total_rank=0, ranks={}, losses=losses, steps=config.probe_steps,
+        wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu, config=asdict(config))
+
+
+# ------------------------------------------------------------------------------------ analysis
+# The six adapted matrices of a BERT block, in the paper's names, keyed by what follows "layer.N.".
+MODULES = (("attention.self.query", "W_q"), ("attention.self.key", "W_k"),
+           ("attention.self.value", "W_v"), ("attention.output.dense", "W_o"),
+           ("intermediate.dense", "W_f1"), ("output.dense", "W_f2"))
+FFN = ("W_f1", "W_f2")
+
+
+def rank_grid(ranks):
+    """{module name: rank} -> (grid (6 modules, n_layers) float array, module labels, layer numbers).
+
+    Layers are numbered from 1 (bottom, next to the embeddings) as in the paper's figures.
+    """
+    pattern = re.compile(r"(?:^|\.)layer\.(\d+)\.(.+)$")
+    kinds = dict(MODULES)
+    cells = {}
+    for name, rank in ranks.items():
+        m = pattern.search(name)
+        if m is None or m.group(2) not in kinds:
+            raise ConfigError(f"{name!r} is not one of a BERT block's six adapted matrices")
+        cells[(kinds[m.group(2)], int(m.group(1)))] = float(rank)
+    layers = sorted({layer for _, layer in cells})
+    labels = [label for _, label in MODULES]
+    grid = np.full((len(labels), len(layers)), np.nan)
+    for (label, layer), rank in cells.items():
+        grid[labels.index(label), layers.index(layer)] = rank
+    return grid, labels, [layer + 1 for layer in layers]
+
+
+def mean_ranks(rank_dicts):
+    """Average several {module name: rank} (e.g. one per seed) into one {module name: mean rank}."""
+    rank_dicts = list(rank_dicts)
+    return {name: float(np.mean([d[name] for d in rank_dicts])) for name in rank_dicts[0]}
+
+
+def allocation_summary(ranks):
+    """Where the rank went, in the two terms of the paper's finding (seed 002: feed-forward
+    matrices and top layers matter more): mean rank per FFN vs attention matrix, and per matrix
+    in the top vs the bottom half of the layers."""
+    grid, labels, layers = rank_grid(ranks)
+    ffn = [labels.index(k) for k in FFN]
+    attention = [i for i in range(len(labels)) if i not in ffn]
+    half = len(layers) // 2
+    out = {"ffn": float(grid[ffn].mean()), "attention": float(grid[attention].mean()),
+           "bottom": float(grid[:, :half].mean()), "top": float(grid[:, -half:].mean()),
+           "per_module": {label: float(grid[i].mean()) for i, label in enumerate(labels)},
+           "per_layer": {layer: float(grid[:, j].mean()) for j, layer in enumerate(layers)}}
+    out["ffn_gets_more"] = out["ffn"] > out["attention"]
+    out["top_gets_more"] = out["top"] > out["bottom"]
+    return out
+
+
+# ------------------------------------------------------------------------------------ results
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+COMPARISON_FILE = "minilm_tweets.json"
+
+
+def save_results(path, results, meta):
+    """Write FinetuneResults (or their dicts) and a `meta` dict (machine, date, command) as JSON."""
+    runs = [r if isinstance(r, dict) else asdict(r) for r in results]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+
+
+def load_results(path=None):
+    """(meta, runs) of a comparison saved by `save_results`; default: the recorded one that the
+    benchmark command `python benchmarks/run.py --only accuracy` writes."""
+    path = Path(path) if path is not None else RESULTS_DIR / COMPARISON_FILE
+    if not path.exists():
+        raise ConfigError(f"no recorded results at {path}: run `.venv/bin/python benchmarks/run.py "
+                          "--only accuracy` to make them")
+    data = json.loads(path.read_text())
+    return data["meta"], data["runs"]
+
+
+def summarize(runs):
+    """Per method, in METHODS order: seeds, mean/std/min/max accuracy, parameters, rank, time."""
+    out = []
+    for method in METHODS:
+        rs = [r for r in runs if r["method"] == method]
+        if not rs:
+            continue
+        acc = np.array([r["accuracy"] for r in rs])
+        out.append({"method": method, "seeds": [r["seed"] for r in rs], "n": len(rs),
+                    "mean": float(acc.mean()), "std": float(acc.std(ddof=1)) if len(rs) > 1 else 0.0,
+                    "min": float(acc.min()), "max": float(acc.max()),
+                    "trained_parameters": rs[0]["trained_parameters"],
+                    "final_adapter_parameters": float(np.mean([r["final_adapter_parameters"] for r in rs])),
+                    "total_rank": rs[0]["total_rank"], "steps": rs[0]["steps"],
+                    "wall_s": float(np.median([r["wall_s"] for r in rs]))})
+    return out
