@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from ..scoring import smooth
-from .svd import Feedback, as_number, unanswered
+from .rank import Feedback, unanswered
+from .svd import as_number
 
 
 def ema_memory(beta1, fraction):

@@ -8,32 +8,11 @@ on a placeholder or a malformed answer.
     check_masked_gradient(answer)                   which parts of a masked triplet get a gradient
     check_smallest_gamma(answer, sweep, max_gap)    the smallest gamma whose lambda/sigma gap is small
 """
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..reference import SVDLinear
 from ..svd_lab import lambda_sv_gap, param_counts
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """A checker's verdict: `correct` and a message (shown as the cell's output)."""
-    correct: bool
-    message: str
-
-    def __bool__(self):
-        return self.correct
-
-    def __repr__(self):
-        return self.message
-
-    def _repr_pretty_(self, p, cycle):  # IPython shows the message without quotes
-        p.text(self.message)
-
-
-def unanswered(hint):
-    return Feedback(False, f"Not answered yet: replace None with your answer. Hint: {hint}")
+from .rank import Feedback, unanswered  # one Feedback class for the whole suite
 
 
 def as_number(answer):
@@ -107,8 +86,9 @@ def check_masked_gradient(answer):
     if chosen == right:
         return Feedback(True, "Right, and measured: only lambda gets a gradient. dL/dP_.i and "
                               "dL/dQ_i. both carry a factor lambda_i, which masking set to 0; "
-                              "dL/dlambda_i = P_.i^T G Q_i.^T (G: the gradient with respect to the product P diag(lambda) Q) does not. So lambda grows "
-                              "first, then P and Q start moving again: the triplet can come back.")
+                              "dL/dlambda_i = P_.i^T G Q_i.^T (G: the gradient with respect to "
+                              "the product P diag(lambda) Q) does not. So lambda grows first, "
+                              "then P and Q start moving again: the triplet can come back.")
     wrong = sorted(chosen ^ right)
     return Feedback(False, f"Not quite ({', '.join(wrong)} wrong). Write the gradients of "
                            "W = P diag(lambda) Q: which of them contain the factor lambda_i?")
@@ -131,8 +111,10 @@ def check_smallest_gamma(answer, sweep, max_gap=0.2, init="orthogonal"):
     value = as_number(answer)
     gammas = sorted(g for i, g in sweep if i == init)
     if value is None or not any(np.isclose(value, g) for g in gammas):
-        return Feedback(False, f"Pick one of the slider's values: {', '.join(f'{g:g}' for g in gammas)}.")
-    gap = np.mean(list(lambda_sv_gap(sweep[(init, min(gammas, key=lambda g: abs(g - value)))]).values()))
+        values = ", ".join(f"{g:g}" for g in gammas)
+        return Feedback(False, f"Pick one of the slider's values: {values}.")
+    chosen = min(gammas, key=lambda g: abs(g - value))
+    gap = np.mean(list(lambda_sv_gap(sweep[(init, chosen)]).values()))
     if right is not None and np.isclose(value, right):
         return Feedback(True, f"Right: γ = {right:g} is the first with a gap below {max_gap} "
                               f"({gap:.3f}). Below it the lambdas overstate or understate the "

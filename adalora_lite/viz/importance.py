@@ -51,7 +51,8 @@ def score_traces_figure(run, scores):
         fig.update_yaxes(type="log", row=1, col=n + 1)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="score (log scale)", row=1, col=1)
-    fig.update_layout(title=traces_title(run), height=420, margin=dict(t=80, b=50),
+    fig.update_layout(title=traces_title(run), height=420, template="plotly_white",
+                      margin=dict(t=80, b=50),
                       legend=dict(title="triplet", font=dict(size=10)))
     return fig
 
@@ -77,6 +78,7 @@ def stability_figure(run, scores, beta1=None, beta2=None):
                         line=dict(color=SCORE_COLORS.get(name)))
         lowest = min(lowest, float(np.nanmin(rho)))
     fig.update_layout(title=stability_title(run, scores, beta1, beta2), height=360,
+                      template="plotly_white",
                       margin=dict(t=80, b=50), xaxis_title="training step t",
                       yaxis=dict(title="Spearman ρ(ranking at t−1, ranking at t)",
                                  range=[min(0.4, np.floor(lowest * 10) / 10), 1.02]),
@@ -99,9 +101,10 @@ def stability_heatmap(table, beta1s, beta2s):
                                y=[f"{b:g}" for b in beta1s], colorscale="Viridis",
                                text=[[f"{v:.3f}" for v in row] for row in table],
                                texttemplate="%{text}", colorbar=dict(title="mean ρ")))
-    fig.update_layout(title="Ranking stability of Ī·Ū for each (β₁, β₂): mean Spearman ρ of consecutive steps",
+    fig.update_layout(title=("Ranking stability of Ī·Ū for each (β₁, β₂): "
+                             "mean Spearman ρ of consecutive steps"),
                       xaxis_title="β₂ (uncertainty EMA)", yaxis_title="β₁ (sensitivity EMA)",
-                      height=380, margin=dict(t=60, b=50))
+                      height=380, template="plotly_white", margin=dict(t=60, b=50))
     return fig
 
 
@@ -129,7 +132,8 @@ def score_terms_figure(terms):
     fig.update_yaxes(type="log", title_text="Sᵢ", row=1, col=1)
     fig.update_yaxes(title_text="fraction of Sᵢ", range=[0, 1], row=1, col=2)
     fig.update_xaxes(title_text="triplet")
-    fig.update_layout(barmode="stack", height=420, margin=dict(t=80, b=50),
+    fig.update_layout(barmode="stack", height=420, template="plotly_white",
+                      margin=dict(t=80, b=50),
                       title="Sᵢ = s(λᵢ) + mean s(P.ᵢ) + mean s(Qᵢ.), with s = Ī·Ū, at the last step",
                       legend=dict(title="term"))
     return fig
@@ -139,7 +143,8 @@ def predictiveness_figure(truth, finals):
     """finals: {score name: (n,) the score at the last step}. Each against the measured training
     loss increase when that triplet alone is masked, with Spearman's rho in the panel title."""
     names = list(finals)
-    titles = [f"{name}: ρ = {spearmanr(values, truth).statistic:.3f}" for name, values in finals.items()]
+    titles = [f"{name}: ρ = {spearmanr(values, truth).statistic:.3f}"
+              for name, values in finals.items()]
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=titles, horizontal_spacing=0.08)
     for n, name in enumerate(names):
         fig.add_scatter(x=sig(finals[name]), y=sig(truth), mode="markers", name=name,
@@ -147,5 +152,6 @@ def predictiveness_figure(truth, finals):
         fig.update_xaxes(type="log", title_text=f"{name} (log)", row=1, col=n + 1)
     fig.update_yaxes(title_text="loss increase when masked (nats)", row=1, col=1)
     fig.update_layout(title="Does the score rank triplets like masking them really does?",
-                      height=380, margin=dict(t=80, b=50), showlegend=False)
+                      height=380, template="plotly_white", margin=dict(t=80, b=50),
+                      showlegend=False)
     return fig

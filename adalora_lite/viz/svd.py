@@ -47,7 +47,8 @@ def orthogonality_figure(run):
                         line=dict(color=color, dash="dash"))
     fig.update_layout(
         title=f"Distance from orthonormal P and Q during training ({_run_label(run)})",
-        xaxis_title="training step", height=380, margin=dict(t=60, b=50),
+        xaxis_title="training step", height=380, template="plotly_white",
+        margin=dict(t=60, b=50),
         yaxis=dict(title="Frobenius norm (log scale)", type="log", range=[-3, 1.3]),
         legend=dict(title="layer: quantity"))
     return fig
@@ -70,7 +71,8 @@ def singular_values_figure(run, step=-1):
                 marker_color="#ff7f0e")
     gap_text = ", ".join(f"{name} {gaps[name]:.3f}" for name in run.layer_names)
     fig.update_layout(
-        barmode="group", height=380, margin=dict(t=80, b=50),
+        barmode="group", height=380, template="plotly_white",
+        margin=dict(t=80, b=50),
         title=(f"λ vs the singular values they stand for, step {int(run.steps[i])} "
                f"({_run_label(run)})<br><sup>relative gap ||sort|λ| − σ|| / ||σ||: {gap_text}</sup>"),
         xaxis_title="layer, triplet rank (largest first)", yaxis_title="value (no unit)",
@@ -101,7 +103,8 @@ def gamma_summary_figure(sweep):
     fig.update_yaxes(title_text="fraction correct", row=1, col=3)
     fig.update_xaxes(title_text="γ (regularizer weight)")
     fig.update_layout(title="After 300 steps: what the regularizer weight γ buys, and costs",
-                      height=380, margin=dict(t=80, b=50), legend=dict(title="P, Q init"))
+                      height=380, template="plotly_white", margin=dict(t=80, b=50),
+                      legend=dict(title="P, Q init"))
     return fig
 
 
@@ -127,7 +130,8 @@ def regrowth_figure(rg):
     fig.update_yaxes(title_text="gradient magnitude", row=1, col=2)
     fig.update_layout(
         title=f"Removed after step {rg.mask_at}: the masked triplet grows back, the pruned doublet is gone",
-        height=440, margin=dict(t=80, b=50), legend=dict(orientation="h", y=-0.3))
+        height=440, template="plotly_white", margin=dict(t=80, b=50),
+        legend=dict(orientation="h", y=-0.3))
     return fig
 
 
@@ -157,7 +161,8 @@ def revival_figure(run, event):
     fig.update_layout(
         title=(f"{event.layer} triplet {event.index}: masked after step {event.masked_at}, "
                f"kept again after steps {event.revived_at}–{event.kept_until} (red: masked)"),
-        height=500, margin=dict(t=80, b=50), legend=dict(orientation="h", y=-0.15))
+        height=500, template="plotly_white", margin=dict(t=80, b=50),
+        legend=dict(orientation="h", y=-0.15))
     return fig
 
 
@@ -190,7 +195,8 @@ def init_figure(comparison):
     fig.update_yaxes(title_text="cross-entropy (nats)", row=1, col=1)
     fig.update_yaxes(title_text="Frobenius norm of ΔW", row=1, col=2)
     fig.update_layout(title="Same data, same learning rate: how fast each parameterization starts",
-                      height=380, margin=dict(t=80, b=50), legend=dict(title="adapter"))
+                      height=380, template="plotly_white", margin=dict(t=80, b=50),
+                      legend=dict(title="adapter"))
     return fig
 
 

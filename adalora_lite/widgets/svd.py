@@ -82,4 +82,5 @@ class GammaPanel(widgets.VBox):
             self.redraw()
 
     def __repr__(self):  # stable text (the default VBox repr drags in widget ids)
-        return f"GammaPanel({len(self.sweep)} recorded runs; γ={self.slider.value:g}, init={self.init_toggle.value})"
+        return (f"GammaPanel({len(self.sweep)} recorded runs; γ={self.slider.value:g}, "
+                f"init={self.init_toggle.value})")
