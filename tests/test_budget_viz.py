@@ -8,7 +8,7 @@ from adalora_lite.planted import RunResult
 from adalora_lite.trajectory import TrajectoryParams, recorded
 from adalora_lite.viz.budget import (LAMBDA_FLOOR, allocation_figure, comparison_figure,
                                      lambda_figure, rank_figure, retarget_lambda_figure,
-                                     retarget_rank_figure, schedule_figure,
+                                     retarget_rank_figure, schedule_figure, step_curve,
                                      triplet_positions, update_lambda_figure, update_rank_figure,
                                      update_schedule_figure)
 
@@ -70,7 +70,12 @@ def test_rank_figure_shows_ranks_planted_budget_and_loss(traj):
     fig = go.FigureWidget(rank_figure(traj, 30))
     assert list(fig.data[0].y) == list(traj.ranks(30).values())
     assert list(fig.data[1].y) == [1, 3, 2] and fig.data[1].name == "planted rank"
-    np.testing.assert_array_equal(fig.data[2].y, traj.budgets)
+    # The curves hold only their change points (drawn "hv"): expanding them gives every step back.
+    for trace, series in ((fig.data[2], traj.budgets), (fig.data[4], traj.test_losses)):
+        assert trace.line.shape == "hv" and trace.x[0] == 0 and trace.x[-1] == 80
+        expanded = np.asarray(trace.y)[np.searchsorted(trace.x, np.arange(81), side="right") - 1]
+        np.testing.assert_array_equal(expanded, series)
+    assert len(fig.data[4].x) <= 80 // SMALL.eval_interval + 2
     assert list(fig.data[3].x) == [30] and list(fig.data[3].y) == [traj.budgets[30]]
     assert list(fig.data[5].y) == [traj.test_losses[30]]
     update_rank_figure(fig, traj, 80)
@@ -94,6 +99,13 @@ def test_comparison_figure_one_box_per_method_every_seed_a_point():
     assert [t.name for t in fig.data] == ["AdaLoRA", "LoRA uniform"]
     np.testing.assert_allclose(fig.data[0].y, [0.01, 0.02, 0.03])
     assert fig.data[0].boxpoints == "all" and fig.layout.yaxis.type == "log"
+
+
+def test_step_curve_keeps_first_changes_and_last():
+    x, y = step_curve([5, 5, 3, 3, 3, 1, 1])
+    assert list(x) == [0, 2, 5, 6] and list(y) == [5, 3, 1, 1]
+    x, y = step_curve([2.0])
+    assert list(x) == [0] and list(y) == [2.0]
 
 
 def test_allocation_figure_planted_bars_and_one_trace_per_seed():

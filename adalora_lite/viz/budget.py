@@ -128,7 +128,8 @@ def lambda_figure(trajectory, step=0):
     sigma = _sigma(trajectory)
     fig.update_layout(
         barmode="overlay", bargap=0.15, height=420, margin=dict(t=70, b=60, l=70, r=20),
-        yaxis=dict(type="log", range=_lambda_range(trajectory), title="|lambda_i| (log scale)"),
+        yaxis=dict(type="log", range=_lambda_range(trajectory), title="|lambda_i| (log scale)",
+                   exponentformat="power"),
         xaxis=dict(title="triplet i, grouped by layer", range=[-1, x[-1] + 1],
                    tickvals=[k * (r + 1) + (r - 1) / 2 for k in range(len(names))],
                    ticktext=[f"{n} (planted rank {planted[n]})" for n in names]),
@@ -189,33 +190,45 @@ def rank_figure(trajectory, step=0):
     fig.add_trace(go.Scatter(name="planted rank", x=names, y=planted, mode="markers",
                              marker=dict(symbol="diamond-wide", size=18, color=PLANTED,
                                          line=dict(color="white", width=1))), row=1, col=1)
-    steps = np.arange(trajectory.n_steps + 1)
-    fig.add_trace(go.Scatter(name="b(t)", x=steps, y=trajectory.budgets, mode="lines",
-                             line=dict(color=KEPT, width=2), line_shape="hv", showlegend=False),
-                  row=1, col=2)
+    fig.add_trace(go.Scatter(name="b(t)", mode="lines", line=dict(color=KEPT, width=2),
+                             line_shape="hv", showlegend=False), row=1, col=2)
     fig.add_trace(go.Scatter(name="step t", mode="markers", marker=dict(color=MASKED, size=11)),
                   row=1, col=2)
-    fig.add_trace(go.Scatter(name="held-out loss", x=steps, y=trajectory.test_losses, mode="lines",
-                             line=dict(color=PLANTED, width=2), showlegend=False), row=1, col=3)
+    fig.add_trace(go.Scatter(name="held-out loss", mode="lines", line=dict(color=PLANTED, width=2),
+                             line_shape="hv", showlegend=False), row=1, col=3)
     fig.add_trace(go.Scatter(name="step t ", mode="markers", showlegend=False,
                              marker=dict(color=MASKED, size=11)), row=1, col=3)
     fig.update_yaxes(title_text="triplets kept", range=[0, trajectory.r + 0.5], dtick=1, row=1, col=1)
     fig.update_yaxes(title_text="triplets (all layers)", rangemode="tozero", row=1, col=2)
-    fig.update_yaxes(title_text="0.5 * MSE (log scale)", type="log", row=1, col=3)
+    fig.update_yaxes(title_text="0.5 * MSE (log scale)", type="log", exponentformat="power",
+                     row=1, col=3)
     fig.update_xaxes(title_text="adapted layer", row=1, col=1)
     fig.update_xaxes(title_text="training step t", row=1, col=2)
     fig.update_xaxes(title_text="training step t", row=1, col=3)
     fig.update_layout(height=360, margin=dict(t=60, b=60, l=60, r=20), barmode="overlay",
                       legend=dict(orientation="h", x=0, y=-0.3))
-    update_rank_figure(fig, trajectory, step)
+    retarget_rank_figure(fig, trajectory, step)
     return fig
 
 
+def step_curve(values):
+    """(x, y) of a piecewise-constant series for a line_shape="hv" trace: the first step, every
+    step where the value changes, and the last. Exact, and far fewer points for the browser to
+    redraw than one per step (the budget changes a few dozen times, the held-out loss every
+    `eval_interval` steps)."""
+    values = np.asarray(values)
+    last = len(values) - 1
+    x = np.union1d([0, last], np.flatnonzero(np.diff(values)) + 1)
+    return x, values[x]
+
+
 def retarget_rank_figure(fig, trajectory, step):
-    """Show another trajectory with the same layers and steps: its budget and loss curves."""
+    """Show a trajectory with the same layers and steps: its budget and loss curves, and `step`."""
+    bx, by = step_curve(trajectory.budgets)
+    lx, ly = step_curve(trajectory.test_losses)
     with _batch(fig):
-        fig.data[2].y = trajectory.budgets
-        fig.data[4].y = trajectory.test_losses
+        fig.data[2].x, fig.data[2].y = bx, by
+        fig.data[4].x, fig.data[4].y = lx, ly
         update_rank_figure(fig, trajectory, step)
 
 
@@ -241,8 +254,9 @@ def comparison_figure(results, title="Same budget, five seeds: held-out loss at 
                              jitter=0.3, marker_color=METHOD_COLORS.get(m), line_width=1.5,
                              text=[f"seed {r.seed}, ranks {list(r.ranks.values())}" for r in rs],
                              hovertemplate="%{y:.3g}<br>%{text}<extra>%{fullData.name}</extra>"))
-    fig.update_layout(title=title, yaxis=dict(type="log", title="held-out loss / loss of the "
-                                              "frozen network (log scale)"),
+    fig.update_layout(title=title, yaxis=dict(type="log", exponentformat="power",
+                                              title="held-out loss / loss of the frozen network "
+                                                    "(log scale)"),
                       xaxis_title="method (same number of trainable parameters at the end)",
                       showlegend=False, height=420, margin=dict(t=60, b=60, l=80, r=20))
     return fig
