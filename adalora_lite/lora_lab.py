@@ -18,7 +18,7 @@ reference (`adalora_lite.reference`) or the PyTorch path (`adalora_lite.nn.add_a
     lr_sweep(task, ...)                  final loss over (scaling, rank, learning rate)
     first_step_gain(task, ...)           loss decrease after one Adam step, per rank
     rank_ablation(task, ...)             test accuracy against r
-    time_forward(model, x)               inference time (merged vs unmerged)
+    time_forward(models, x)              inference time per model, interleaved (merged vs unmerged)
     swap_adapter(adapter, A, B)          W' = W - (a/r) B A + (a/r) B' A' on a merged layer
 """
 import time
@@ -429,18 +429,22 @@ def rank_ablation(task, *, ranks=(1, 2, 4, 8, 16), alpha=8.0, lr=1e-2, steps=300
 
 # -- deployment: merging and swapping ---------------------------------------------------------------
 
-def time_forward(model, x, *, number=200, repeats=5):
-    """Seconds per forward pass of `model` on `x`: the best of `repeats` means over `number` calls
-    (the minimum is the least disturbed by other work on the machine)."""
+def time_forward(models, x, *, number=20, repeats=25):
+    """Seconds per forward pass on `x` for each of `models` ({label: module}): the best over
+    `repeats` rounds of the mean over `number` calls. The rounds alternate between the models, so a
+    burst of other work on the machine slows them all alike, and the minimum is the least disturbed.
+    """
     x = torch.as_tensor(x)
-    best = np.inf
+    best = {label: np.inf for label in models}
     with torch.no_grad(), single_thread():
-        model(x)  # warm up
+        for model in models.values():
+            model(x)  # warm up
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                model(x)
-            best = min(best, (time.perf_counter() - t0) / number)
+            for label, model in models.items():
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    model(x)
+                best[label] = min(best[label], (time.perf_counter() - t0) / number)
     return best
 
 

@@ -122,8 +122,8 @@ def test_merge_keeps_outputs_and_time_forward_measures(task):
     before = L.predict(model, task.X_test)
     merge_adapters(model)
     np.testing.assert_allclose(L.predict(model, task.X_test), before, atol=1e-12)
-    t = L.time_forward(model, task.X_test[:1], number=5, repeats=2)
-    assert 0 < t < 1
+    t = L.time_forward({"merged": model, "again": model}, task.X_test[:1], number=5, repeats=2)
+    assert set(t) == {"merged", "again"} and all(0 < v < 1 for v in t.values())
 
 
 def test_swap_adapter_replaces_one_update_by_another(task):
