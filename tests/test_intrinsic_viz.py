@@ -15,16 +15,17 @@ def test_sweep_figure_marks_full_accuracy_threshold_and_d90(sweep):
     fig = intrinsic_dimension_figure(sweep)
     assert list(fig.data[0].x) == [5, 10, 50, 100] and list(fig.data[0].y) == [0.3, 0.6, 0.9, 0.95]
     hlines = [s.y0 for s in fig.layout.shapes if s.y0 == s.y1]
-    vlines = [s.x0 for s in fig.layout.shapes if s.x0 == s.x1]
-    assert 0.96 in hlines and pytest.approx(0.864) in hlines and vlines == [50]
-    texts = [a.text for a in fig.layout.annotations]
-    assert "d90 = 50" in texts and any("2,410" in t for t in texts)
+    assert 0.96 in hlines and pytest.approx(0.864) in hlines
+    d90_line = fig.data[1]  # a trace, so that it sits at d = 50 on the log axis
+    assert list(d90_line.x) == [50, 50] and d90_line.name == "d90 = 50"
+    assert all(s.x0 is None or s.xref.endswith("domain") or s.xref == "paper" for s in fig.layout.shapes)
+    assert any("2,410" in a.text for a in fig.layout.annotations)
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text and fig.layout.title.text
 
 
 def test_sweep_figure_without_d90_draws_no_vertical_line():
     fig = intrinsic_dimension_figure(SweepResult([1, 2], [0.1, 0.2], 0.9, 10))
-    assert all(s.y0 == s.y1 for s in fig.layout.shapes)
+    assert len(fig.data) == 1 and all(s.y0 == s.y1 for s in fig.layout.shapes)
 
 
 def test_relative_sweeps_normalise_each_curve(sweep):

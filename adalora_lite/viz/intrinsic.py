@@ -18,13 +18,15 @@ def intrinsic_dimension_figure(sweep, *, title=None):
     fig.add_hline(y=sweep.full_accuracy, line_color="black",
                   annotation_text=f"train all D = {sweep.num_params:,} parameters: "
                                   f"{sweep.full_accuracy:.3f}",
-                  annotation_position="bottom right")
+                  annotation_position="top left")
     fig.add_hline(y=sweep.threshold, line_dash="dash", line_color="#d62728",
                   annotation_text=f"{sweep.fraction:.0%} of it: {sweep.threshold:.3f}",
                   annotation_position="bottom right")
     if sweep.d90 is not None:
-        fig.add_vline(x=sweep.d90, line_dash="dot", line_color="#d62728",
-                      annotation_text=f"d90 = {sweep.d90}", annotation_position="top left")
+        # A trace, not add_vline: shapes on a log axis take log10 coordinates.
+        fig.add_trace(go.Scatter(x=[sweep.d90, sweep.d90], y=[0, 1], mode="lines",
+                                 line=dict(dash="dot", color="#d62728"),
+                                 name=f"d90 = {sweep.d90}"))
     fig.update_layout(title=title or "Training in a random d-dimensional subspace: theta = theta0 + P z",
                       xaxis_title="subspace dimension d (log scale)", xaxis_type="log",
                       yaxis_title="test accuracy (fraction correct)", yaxis_range=[0, 1.02],

@@ -127,9 +127,9 @@ def compression_figure(approx, r, *, step=2):
     fig.update_xaxes(title_text="index i", row=1, col=3)
     fig.update_yaxes(title_text="singular value s_i", type="log", row=1, col=3)
     fig.update_layout(title=dict(text=compression_readout(approx, r), font=dict(size=13)),
-                      legend=dict(title="spectrum", orientation="h", x=1.0, xanchor="right",
-                                  y=-0.12, yanchor="top"),
-                      height=400, width=1050, margin=dict(t=90, l=20, r=20, b=60),
+                      legend=dict(title="spectrum", x=1.0, xanchor="right", y=1.0,
+                                  bgcolor="rgba(255,255,255,0.7)"),
+                      height=380, width=1050, margin=dict(t=90, l=20, r=20, b=40),
                       template="plotly_white")
     return fig
 
