@@ -38,10 +38,10 @@ def test_init_toggle_and_show(sweep):
     assert repr(panel) == "GammaPanel(6 recorded runs; γ=0, init=orthogonal)"
 
 
-def test_callback_is_fast_once_built(sweep):
+def test_figures_are_prebuilt_and_callback_is_fast(sweep):
+    assert GammaPanel(sweep, prebuild=False)._built == {}
     panel = GammaPanel(sweep)
-    for g in (0.0, 0.01, 0.3):  # first visits build the figures
-        panel.slider.value = g
+    assert set(panel._built) == set(sweep)  # every run's figures exist before any slider move
     times = []
     for g in (0.0, 0.01, 0.3) * 3:
         start = time.perf_counter()
