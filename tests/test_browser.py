@@ -86,11 +86,15 @@ def page(lab):
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.goto(lab)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
-                               "text=Python 3 (ipykernel) | Idle", timeout=90_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
-        page.wait_for_selector(".adalora-dashboard .js-plotly-plot .trace.bars", timeout=300_000)
+        try:
+            page.wait_for_selector(".adalora-dashboard .js-plotly-plot .trace.bars", timeout=300_000)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
+            errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+            pytest.fail(f"the dashboard never drew its bars; stderr in the page: {errors}")
         page.locator(".adalora-dashboard").scroll_into_view_if_needed()
         yield page
         browser.close()
@@ -134,29 +138,37 @@ def settle(page, expect_changed_from=None, timeout=60):
     return bars(page)
 
 
-def test_step_and_budget_sliders_redraw_the_masked_bars(page):
-    start = settle(page)
-    budget = readout(page, "adalora-target-budget")
-    page.screenshot(path=str(ARTIFACTS / "1_final_step.png"))
-    # At the final step exactly `budget` triplets are kept; the rest are drawn as masked.
-    assert start["kept"] == budget and start["masked"] > 0
-    assert start == title_counts(page)
+def snapshot(page, name):
+    page.locator(".adalora-dashboard .js-plotly-plot").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / name))
 
+
+def test_step_and_budget_sliders_redraw_the_masked_bars(page):
+    if page.get_by_role("button", name="No", exact=True).is_visible():
+        page.get_by_role("button", name="No", exact=True).click()  # JupyterLab's news prompt
+    before = settle(page)
     slider(page, "adalora-step").focus()
+    page.keyboard.press("End")  # the last step: the final allocation
+    end = settle(page, expect_changed_from=before) if readout(page, "adalora-step") else before
+    budget = readout(page, "adalora-target-budget")
+    snapshot(page, "1_final_step.png")
+    assert end["kept"] == budget and end["masked"] > 0  # exactly the target budget survives
+    assert end == title_counts(page)
+
     page.keyboard.press("Home")  # step 0: warm-up, nothing masked yet
-    warm = settle(page, expect_changed_from=start)
-    page.screenshot(path=str(ARTIFACTS / "2_step_0.png"))
+    warm = settle(page, expect_changed_from=end)
+    snapshot(page, "2_step_0.png")
     assert readout(page, "adalora-step") == 0
-    assert warm["masked"] == 0 and warm["kept"] == start["kept"] + start["masked"]
+    assert warm == {"kept": end["kept"] + end["masked"], "masked": 0}
     assert warm == title_counts(page)
 
-    page.keyboard.press("End")  # back to the end of training
-    assert settle(page, expect_changed_from=warm) == start
+    page.keyboard.press("End")
+    assert settle(page, expect_changed_from=warm) == end
 
     slider(page, "adalora-target-budget").focus()
     page.keyboard.press("ArrowRight")  # one more triplet allowed: a new run is recorded
-    more = settle(page, expect_changed_from=start, timeout=120)
-    page.screenshot(path=str(ARTIFACTS / "3_budget_plus_one.png"))
+    more = settle(page, expect_changed_from=end, timeout=120)
+    snapshot(page, "3_budget_plus_one.png")
     assert readout(page, "adalora-target-budget") == budget + 1
-    assert more == {"kept": start["kept"] + 1, "masked": start["masked"] - 1}
+    assert more == {"kept": end["kept"] + 1, "masked": end["masked"] - 1}
     assert more == title_counts(page)
