@@ -53,6 +53,10 @@ def test_lr_sweep_figure_drops_blown_up_runs_and_stars_the_best():
     stars = [t for t in fig.data if t.mode == "markers"]
     assert [s.x[0] for s in stars] == [1e-2, 1e-2, 1e-2, 1e-3]
     assert fig.layout.xaxis.type == "log" and "learning rate" in fig.layout.xaxis.title.text
+    assert fig.layout.yaxis.type == fig.layout.yaxis2.type == "log"
+    assert fig.layout.xaxis.tickvals is None  # not powers of two: plotly's own ticks
+    two = LRSweep(("alpha/r",), (1,), np.array([0.25, 0.5]), np.array([[[1.0, 0.5]]]))
+    assert list(V.lr_sweep_figure(two).layout.xaxis.ticktext) == ["2<sup>-2</sup>", "2<sup>-1</sup>"]
     assert [a.text for a in fig.layout.annotations] == [V.SCALING_LABELS["alpha/r"], V.SCALING_LABELS["alpha"]]
 
 

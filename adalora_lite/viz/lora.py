@@ -73,7 +73,7 @@ def scale_figure(alpha, r, ranks, gains, *, lr=None):
     step = "" if lr is None else f" (lr = {lr:g})"
     fig.update_xaxes(type="log", tickvals=list(ranks), title_text="rank r")
     fig.update_yaxes(type="log", title_text="scale (multiplies B A)", row=1, col=1)
-    fig.update_yaxes(title_text=f"training loss decrease after one step{step} (nats)", row=1, col=2)
+    fig.update_yaxes(title_text=f"loss decrease after one step{step} (nats)", row=1, col=2)
     fig.update_layout(title=_scale_title(alpha, r), legend_title="scaling",
                       template="plotly_white", height=420)
     return fig
@@ -122,8 +122,13 @@ def lr_sweep_figure(sweep, *, max_loss=None, title="Final training loss against 
                                      marker=dict(symbol="star", size=16, color=color,
                                                  line=dict(width=1, color="black"))),
                           row=1, col=i + 1)
-    fig.update_xaxes(type="log", title_text="learning rate", exponentformat="power")
-    fig.update_yaxes(type="log", title_text="training loss after the run (nats)", row=1, col=1)
+    ticks = {}
+    exponents = np.log2(sweep.lrs)
+    if np.allclose(exponents, np.round(exponents)):  # a grid of powers of two: label them so
+        ticks = dict(tickvals=list(sweep.lrs), ticktext=[f"2<sup>{int(e)}</sup>" for e in np.round(exponents)])
+    fig.update_xaxes(type="log", title_text="learning rate", **ticks)
+    fig.update_yaxes(type="log")
+    fig.update_yaxes(title_text="training loss after the run (nats)", row=1, col=1)
     if max_loss is not None:
         fig.update_yaxes(range=[None, np.log10(max_loss)])
     fig.update_layout(title=title, legend_title="rank", template="plotly_white", height=420)
@@ -145,7 +150,7 @@ def rank_ablation_figure(ablation, *, title="LoRA rank ablation: digits 0-4 -> a
                              text=[f"{p} trainable parameters" for p in ablation.params],
                              hovertemplate="r = %{x}: %{y:.1f}%<br>%{text}<extra></extra>"))
     fig.add_hline(y=100 * ablation.full_accuracy, line_dash="dash", line_color="#2ca02c",
-                  annotation_text=f"full fine-tuning ({ablation.full_params} parameters)",
+                  annotation_text=f"full fine-tuning ({ablation.full_params:,} parameters)",
                   annotation_position="bottom right")
     fig.add_hline(y=100 * ablation.start_accuracy, line_dash="dot", line_color="gray",
                   annotation_text="frozen pretrained network", annotation_position="top right")
