@@ -273,20 +273,38 @@ def bench_allocator(args):
 
 # ------------------------------------------------------------------------------------ accuracy
 def bench_accuracy(args):
+    """Learning rate per adapter method from a sweep on the first seed, chosen by *training* loss
+    (mean over the last epoch; the test set is never used to choose), then every seed at that lr."""
+    import numpy as np
+
     from adalora_lite.finetune import COMPARISON_FILE, FinetuneConfig, finetune, save_results
     from adalora_lite.tweets import load_tweets
 
     split = load_tweets(n_train=args.n_train, seed=0)
     m = meta(args, "accuracy", split=repr(split), split_info=split.info, n_train=args.n_train,
-             epochs=args.epochs, seeds=list(args.seeds))
+             epochs=args.epochs, seeds=list(args.seeds), lr_grid=list(args.lrs))
+
+    def run(method, seed, lr=1e-3):
+        result = finetune(FinetuneConfig(method=method, seed=seed, lr=lr, epochs=args.epochs), split)
+        print(f"  {method} seed {seed} lr {lr:g}: accuracy {result.accuracy:.4f} "
+              f"({result.wall_s:.0f} s)", file=sys.stderr, flush=True)
+        return result
+
+    per_epoch = max(1, args.n_train // 32)
+    sweep, chosen, first = [], {}, {}
+    for method in ("lora", "adalora"):
+        results = {lr: run(method, args.seeds[0], lr) for lr in args.lrs}
+        for lr, r in results.items():
+            sweep.append({"method": method, "lr": lr, "seed": args.seeds[0], "accuracy": r.accuracy,
+                          "train_loss_last_epoch": float(np.mean(r.losses[-per_epoch:]))})
+        chosen[method] = min(args.lrs, key=lambda lr: np.mean(results[lr].losses[-per_epoch:]))
+        first[method] = results[chosen[method]]
     runs = []
     for seed in args.seeds:
-        for method in ("probe", "lora", "adalora"):
-            config = FinetuneConfig(method=method, seed=seed, epochs=args.epochs)
-            result = finetune(config, split, progress=True)
-            print(f"  {method} seed {seed}: accuracy {result.accuracy:.4f} ({result.wall_s:.0f} s)",
-                  file=sys.stderr, flush=True)
-            runs.append(result)
+        runs.append(run("probe", seed))
+        for method in ("lora", "adalora"):
+            runs.append(first[method] if seed == args.seeds[0] else run(method, seed, chosen[method]))
+    m.update(lr_sweep=sweep, chosen_lr=chosen)
     m["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     save_results(RESULTS / COMPARISON_FILE, runs, m)
 
@@ -371,6 +389,15 @@ def render():
                          f"{100 * row['min']:.1f} - {100 * row['max']:.1f} | {row['trained_parameters']:,} | "
                          f"{round(row['final_adapter_parameters']):,} | {row['total_rank']} | "
                          f"{row['wall_s']:.0f} |")
+        if m.get("lr_sweep"):
+            lines += ["", f"Learning rate per method: tried {m['lr_grid']} on seed {m['seeds'][0]}, chosen by "
+                      "the mean *training* loss of the last epoch (the test set plays no part in the choice):", "",
+                      "| method | lr | training loss, last epoch | test accuracy % | chosen |",
+                      "| --- | ---: | ---: | ---: | :---: |"]
+            for row in m["lr_sweep"]:
+                mark = "yes" if m["chosen_lr"][row["method"]] == row["lr"] else ""
+                lines.append(f"| {row['method']} | {row['lr']:g} | {row['train_loss_last_epoch']:.3f} | "
+                             f"{100 * row['accuracy']:.1f} | {mark} |")
         lines.append("")
     path = RESULTS / "notebooks.json"
     if path.exists():
@@ -396,6 +423,8 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="accuracy: training seeds")
     ap.add_argument("--n-train", type=int, default=2000, help="accuracy: training tweets")
     ap.add_argument("--epochs", type=float, default=2.0, help="accuracy: epochs")
+    ap.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2],
+                    help="accuracy: learning rates tried for LoRA and AdaLoRA on the first seed")
     ap.add_argument("--render-only", action="store_true", help="rebuild RESULTS.md from the JSON files")
     args = ap.parse_args()
     if not args.render_only:

@@ -48,3 +48,17 @@ def test_results_table_text():
     assert len(lines) == 5 and "LoRA (uniform rank)" in lines[3]
     assert "91.0 +- 1.4" in lines[3] and "90.0-92.0" in lines[3] and "166,658" in lines[3]
     assert "151,000" in lines[4]
+
+
+def test_sweep_table_marks_the_chosen_learning_rate():
+    from adalora_lite.viz.transformer import sweep_table
+
+    meta = {"chosen_lr": {"lora": 0.003, "adalora": 0.01},
+            "lr_sweep": [{"method": "lora", "lr": 0.001, "train_loss_last_epoch": 0.3, "accuracy": 0.9},
+                         {"method": "lora", "lr": 0.003, "train_loss_last_epoch": 0.2, "accuracy": 0.91},
+                         {"method": "adalora", "lr": 0.01, "train_loss_last_epoch": 0.1, "accuracy": 0.93}]}
+    lines = sweep_table(meta).splitlines()
+    assert len(lines) == 5
+    assert lines[2].split() == ["lora", "0.001", "0.300", "90.0"]
+    assert lines[3].split() == ["lora", "0.003", "0.200", "91.0", "<-"]
+    assert sweep_table({}).count("\n") == 1

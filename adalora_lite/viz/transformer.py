@@ -4,6 +4,7 @@
     allocation_bars(ranks)       the same, averaged per module type and per layer
     accuracy_figure(runs)        held-out accuracy per method, one dot per seed, mean +- std
     results_table(runs)          the comparison as a fixed-width text table (for print)
+    sweep_table(meta)            the recorded learning-rate sweep, as text
 """
 import numpy as np
 import plotly.graph_objects as go
@@ -86,4 +87,17 @@ def results_table(runs):
         lines.append(f"{METHOD_LABELS.get(row['method'], row['method']):<32}{row['n']:>6}{acc:>27}"
                      f"{spread:>15}{row['trained_parameters']:>16,}"
                      f"{round(row['final_adapter_parameters']):>23,}{row['total_rank']:>12}")
+    return "\n".join(lines)
+
+
+def sweep_table(meta):
+    """The recorded learning-rate sweep (benchmarks/run.py --only accuracy) as text: per method and
+    learning rate, the training loss of the last epoch (the selection criterion) and test accuracy."""
+    sweep = meta.get("lr_sweep") or []
+    head = f"{'method':<10}{'lr':>8}{'train loss (last epoch)':>26}{'test accuracy %':>18}  chosen"
+    lines = [head, "-" * len(head)]
+    for row in sweep:
+        mark = "<-" if meta["chosen_lr"][row["method"]] == row["lr"] else ""
+        lines.append(f"{row['method']:<10}{row['lr']:>8g}{row['train_loss_last_epoch']:>26.3f}"
+                     f"{100 * row['accuracy']:>18.1f}  {mark}")
     return "\n".join(lines)
