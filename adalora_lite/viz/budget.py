@@ -21,6 +21,7 @@ KEPT = "#0072B2"  # blue  (Okabe-Ito palette: distinguishable with colour-blindn
 MASKED = "#E69F00"  # orange
 PLANTED = "#555555"
 LAMBDA_FLOOR = 1e-4  # |lambda| below this is drawn at this height on the log axis (hover: exact)
+TEMPLATE = "plotly_white"  # as the rest of the suite
 PHASES = (("warm-up", "rgba(0,114,178,0.10)"), ("final", "rgba(230,159,0,0.15)"))
 
 
@@ -51,7 +52,7 @@ def schedule_figure(schedule, step=None):
     fig.add_trace(go.Scatter(name="step t", mode="markers", marker=dict(color=MASKED, size=12),
                              showlegend=step is not None))
     fig.update_layout(xaxis_title="training step t", yaxis_title="budget b(t) (triplets kept)",
-                      height=380, margin=dict(t=60, b=50, l=70, r=20), legend=dict(x=0.75, y=0.95))
+                      height=380, template=TEMPLATE, margin=dict(t=60, b=50, l=70, r=20), legend=dict(x=0.75, y=0.95))
     update_schedule_figure(fig, schedule, step)
     return fig
 
@@ -127,7 +128,7 @@ def lambda_figure(trajectory, step=0):
     planted = trajectory.planted_ranks
     sigma = _sigma(trajectory)
     fig.update_layout(
-        barmode="overlay", bargap=0.15, height=420, margin=dict(t=70, b=60, l=70, r=20),
+        barmode="overlay", bargap=0.15, height=420, template=TEMPLATE, margin=dict(t=70, b=60, l=70, r=20),
         yaxis=dict(type="log", range=_lambda_range(trajectory), title="|lambda_i| (log scale)",
                    exponentformat="power"),
         xaxis=dict(title="triplet i, grouped by layer", range=[-1, x[-1] + 1],
@@ -206,6 +207,7 @@ def rank_figure(trajectory, step=0):
     fig.update_xaxes(title_text="training step t", row=1, col=2)
     fig.update_xaxes(title_text="training step t", row=1, col=3)
     fig.update_layout(height=360, margin=dict(t=60, b=60, l=60, r=20), barmode="overlay",
+                      template=TEMPLATE,
                       legend=dict(orientation="h", x=0, y=-0.3))
     retarget_rank_figure(fig, trajectory, step)
     return fig
@@ -258,7 +260,7 @@ def comparison_figure(results, title="Same budget, five seeds: held-out loss at 
                                               title="held-out loss / loss of the frozen network "
                                                     "(log scale)"),
                       xaxis_title="method (same number of trainable parameters at the end)",
-                      showlegend=False, height=420, margin=dict(t=60, b=60, l=80, r=20))
+                      showlegend=False, height=420, template=TEMPLATE, margin=dict(t=60, b=60, l=80, r=20))
     return fig
 
 
@@ -274,6 +276,7 @@ def allocation_figure(results, planted_ranks, title="Where AdaLoRA put its tripl
                                  x=[k + off for k in range(len(names))], y=list(r.ranks.values()),
                                  marker=dict(size=10, line=dict(color="white", width=1))))
     fig.update_layout(title=title, height=380, margin=dict(t=60, b=60, l=60, r=20),
+                      template=TEMPLATE,
                       yaxis=dict(title="rank (triplets kept)", dtick=1),
                       xaxis=dict(title="adapted layer", tickvals=list(range(len(names))),
                                  ticktext=names))
