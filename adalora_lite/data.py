@@ -42,7 +42,8 @@ def load_minilm(num_labels=None, dtype=None):
 def load_digits_split(test_fraction=0.25, seed=0):
     """scikit-learn's digits (1,797 8x8 images, 10 classes), pixel values scaled to [0, 1].
 
-    Returns X_train (n, 64), y_train (n,), X_test, y_test; the split is stratified and fixed.
+    Returns X_train (n, 64), X_test, y_train (n,), y_test (scikit-learn's order); the split is
+    stratified and fixed.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from adalora_lite.viz.budget import KEPT, MASKED
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "06_budget.ipynb"
+CLASSROOM = ROOT / "notebooks" / "classroom.ipynb"
 ARTIFACTS = ROOT / "artifacts" / "browser"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -43,61 +45,96 @@ def free_port():
         return s.getsockname()[1]
 
 
+@contextmanager
+def serve(command, ready_path, root):
+    """Run a Jupyter server `command` (with {port}) on a free loopback port until the block ends."""
+    port = free_port()
+    log_path = root / "server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([a.format(port=port) for a in command], cwd=root, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 90
+            while True:
+                try:
+                    urllib.request.urlopen(url + ready_path, timeout=2)
+                    break
+                except OSError:
+                    if time.time() > deadline or server.poll() is not None:
+                        pytest.fail(f"server did not start:\n{log_path.read_text()}")
+                    time.sleep(0.5)
+            yield url
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server on a free loopback port, serving a copy of notebook 06."""
+    """JupyterLab serving a copy of notebook 06 without its outputs (so all that the page shows
+    comes from this run; the repository's file is never touched)."""
+    import nbformat
+
     root = tmp_path_factory.mktemp("lab")
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    port = free_port()
-    log = open(root / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={port}", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail(f"JupyterLab did not start:\n{(root / 'server.log').read_text()}")
-                time.sleep(0.5)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, root / NOTEBOOK.name)
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+               "--port={port}", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}"]
+    with serve(command, f"/api/status?token={TOKEN}", root) as url:
         yield f"{url}/lab/tree/{NOTEBOOK.name}?token={TOKEN}"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
 
 
 @pytest.fixture(scope="module")
-def page(lab):
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (one per module: Playwright's sync API
+    allows a single running instance)."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.goto(lab)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab, browser):
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.goto(lab)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    page.get_by_text("| Idle").wait_for(timeout=90_000)  # the kernel is connected
+    run_all(page)
+    try:
+        page.wait_for_selector(".adalora-dashboard .js-plotly-plot .trace.bars", timeout=300_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
+        errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+        pytest.fail(f"the dashboard never drew its bars; stderr in the page: {errors}")
+    page.locator(".adalora-dashboard").scroll_into_view_if_needed()
+    yield page
+    page.close()
+
+
+def run_all(page, tries=3):
+    """Run > Run All Cells, again if no cell started (a click can land before the kernel listens)."""
+    started = ("() => Array.from(document.querySelectorAll('.jp-InputPrompt'))"
+               ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
+    for _ in range(tries):
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
         try:
-            page.wait_for_selector(".adalora-dashboard .js-plotly-plot .trace.bars", timeout=300_000)
+            page.wait_for_function(started, timeout=30_000)
+            return
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
-            errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
-            pytest.fail(f"the dashboard never drew its bars; stderr in the page: {errors}")
-        page.locator(".adalora-dashboard").scroll_into_view_if_needed()
-        yield page
-        browser.close()
+            page.keyboard.press("Escape")
+    pytest.fail("JupyterLab never started running the notebook")
 
 
 def bars(page):
@@ -120,6 +157,16 @@ def title_counts(page):
 
 def slider(page, css):
     return page.locator(f".{css} .noUi-handle").first
+
+
+def drag_to_start(page, css):
+    """Drag a slider's handle with the mouse past the left end of its track."""
+    handle = slider(page, css).bounding_box()
+    track = page.locator(f".{css} .noUi-target").first.bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] - 20, handle["y"] + handle["height"] / 2, steps=10)
+    page.mouse.up()
 
 
 def readout(page, css):
@@ -149,9 +196,10 @@ def test_step_and_budget_sliders_redraw_the_masked_bars(page):
     before = settle(page)
     slider(page, "adalora-step").focus()
     page.keyboard.press("End")  # the last step: the final allocation
-    end = settle(page, expect_changed_from=before) if readout(page, "adalora-step") else before
+    end = settle(page, expect_changed_from=before) if before["masked"] == 0 else settle(page)
     budget = readout(page, "adalora-target-budget")
     snapshot(page, "1_final_step.png")
+    assert readout(page, "adalora-step") > 0
     assert end["kept"] == budget and end["masked"] > 0  # exactly the target budget survives
     assert end == title_counts(page)
 
@@ -172,3 +220,25 @@ def test_step_and_budget_sliders_redraw_the_masked_bars(page):
     assert readout(page, "adalora-target-budget") == budget + 1
     assert more == {"kept": end["kept"] + 1, "masked": end["masked"] - 1}
     assert more == title_counts(page)
+
+
+def test_classroom_mode_serves_the_dashboards_with_code_hidden(tmp_path, browser):
+    """What `bash dev.sh classroom` serves: Voila, offline, no code on screen, sliders live."""
+    shutil.copy(CLASSROOM, tmp_path / CLASSROOM.name)
+    command = [sys.executable, "-m", "voila", CLASSROOM.name, "--no-browser", "--port={port}",
+               "--Voila.ip=127.0.0.1", "--theme=light"]
+    with serve(command, "/", tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(url, timeout=300_000)  # Voila runs the notebook before it answers
+        page.wait_for_selector(".adalora-dashboard .js-plotly-plot .trace.bars", timeout=120_000)
+        snapshot(page, "4_classroom.png")
+        assert "import" not in page.inner_text("body")  # sources stripped
+        assert page.locator(".adalora-schedule-panel .js-plotly-plot").count() == 1
+        end = settle(page)
+        assert end == title_counts(page) and end["masked"] > 0
+        drag_to_start(page, "adalora-step")  # the presenter drags t back to 0 with the mouse
+        assert readout(page, "adalora-step") == 0
+        assert settle(page, expect_changed_from=end) == {"kept": end["kept"] + end["masked"],
+                                                         "masked": 0}
+        snapshot(page, "5_classroom_step_0.png")
+        page.close()
