@@ -51,7 +51,7 @@ def score_traces_figure(run, scores):
         fig.update_yaxes(type="log", row=1, col=n + 1)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="score (log scale)", row=1, col=1)
-    fig.update_layout(title=traces_title(run), height=420, template="plotly_white",
+    fig.update_layout(title=traces_title(run), height=420, width=1150, template="plotly_white",
                       margin=dict(t=80, b=50),
                       legend=dict(title="triplet", font=dict(size=10)))
     return fig
@@ -60,8 +60,7 @@ def score_traces_figure(run, scores):
 def traces_title(run, beta1=None, beta2=None):
     beta1 = run.beta1 if beta1 is None else beta1
     beta2 = run.beta2 if beta2 is None else beta2
-    return (f"Each triplet's score over training: three scores of the same run "
-            f"(smoothed with β₁ = {beta1:g}, β₂ = {beta2:g})")
+    return f"Every triplet's score over training (smoothed with β₁ = {beta1:g}, β₂ = {beta2:g})"
 
 
 def stability_data(scores):

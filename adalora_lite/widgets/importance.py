@@ -54,6 +54,9 @@ class ImportancePanel(widgets.VBox):
         self.beta2.observe(self._on_change, names="value")
         super().__init__([widgets.HBox([self.beta1, self.beta2]), self.readout,
                           self.traces_fig, self.stability_fig])
+        self.add_class("adalora-importance-panel")  # CSS hooks for browser checks
+        self.beta1.add_class("adalora-beta1")
+        self.beta2.add_class("adalora-beta2")
 
     def show(self, beta1=None, beta2=None):
         """Set the betas (either or both) and redraw once."""

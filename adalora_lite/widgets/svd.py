@@ -52,6 +52,8 @@ class GammaPanel(widgets.VBox):
         self.init_toggle.observe(self._on_change, names="value")
         super().__init__([widgets.HBox([self.slider, self.init_toggle]), self.readout,
                           self.orth_fig, self.sv_fig])
+        self.add_class("adalora-gamma-panel")  # CSS hooks for browser checks
+        self.slider.add_class("adalora-gamma")
 
     @property
     def run(self):
