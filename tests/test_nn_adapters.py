@@ -117,3 +117,13 @@ def test_cuda_matches_cpu():
     model_gpu.cuda()
     x = torch.randn(5, 10, dtype=torch.float64)
     torch.testing.assert_close(model_gpu(x.cuda()).cpu(), model_cpu(x), rtol=1e-10, atol=1e-10)
+
+
+def test_per_module_ranks_and_adapters_added_in_two_calls_both_train():
+    model = toy()
+    first = add_adapters(model, ["0", "2"], adapter="lora", r={"0": 2, "2": 5}, alpha=4)
+    assert (first["0"].r, first["2"].r) == (2, 5)
+    second = add_adapters(model, "4", adapter="lora", r=3, alpha=4)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"0.A", "0.B", "2.A", "2.B", "4.A", "4.B"}
+    assert second["4"].r == 3

@@ -19,7 +19,9 @@ def add_adapters(model, target_modules, *, adapter="svd", r, alpha, modules_to_t
     """Wrap every nn.Linear named by `target_modules`; only adapter parameters stay trainable,
     plus the modules named in `modules_to_train` (e.g. a new "classifier" head), trained fully.
 
-    Returns {module name: adapter}, in the model's module order.
+    `r` is one rank for all, or {target: rank} (the first matching target gives a module's rank).
+    Adapters added by an earlier call stay trainable. Returns {module name: adapter}, in the
+    model's module order.
     """
     if adapter not in ADAPTERS:
         raise ConfigError(f"adapter must be one of {sorted(ADAPTERS)}, got {adapter!r}")
@@ -30,7 +32,10 @@ def add_adapters(model, target_modules, *, adapter="svd", r, alpha, modules_to_t
         linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][:8]
         raise ConfigError(f"target_modules {targets} match no module of the model; "
                           f"nn.Linear modules include {linear}")
+    earlier = [p for a in find_adapters(model).values() for p in a.parameters() if p.requires_grad]
     model.requires_grad_(False)
+    for p in earlier:
+        p.requires_grad_(True)
     for name, module in model.named_modules():
         if _matches(name, to_train):
             module.requires_grad_(True)
@@ -39,7 +44,8 @@ def add_adapters(model, target_modules, *, adapter="svd", r, alpha, modules_to_t
         base = model.get_submodule(name)
         if not isinstance(base, nn.Linear):
             raise ConfigError(f"target {name!r} is a {type(base).__name__}; only nn.Linear can be adapted")
-        adapters[name] = ADAPTERS[adapter](base, r=r, alpha=alpha, **adapter_kwargs)
+        rank = _rank_for(name, r)
+        adapters[name] = ADAPTERS[adapter](base, r=rank, alpha=alpha, **adapter_kwargs)
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent), child, adapters[name])
     return adapters
@@ -72,6 +78,15 @@ def orthogonality_loss(adapters):
     if not svd:
         raise ConfigError("orthogonality_loss needs at least one SVDLinear adapter, got none")
     return sum(orthogonality_penalty(a.P, a.Q) for a in svd) / len(svd)
+
+
+def _rank_for(name, r):
+    if not isinstance(r, dict):
+        return r
+    for target, rank in r.items():
+        if _matches(name, [target]):
+            return rank
+    raise ConfigError(f"r gives no rank for module {name!r}; its keys are {sorted(r)}")
 
 
 def _as_list(names):
