@@ -71,7 +71,7 @@ class RankAllocator:
 
     def triplet_scores(self):
         """S (n_triplets,): every triplet's score, layers in order; zeros before the first update."""
-        triplet_of, weight_of, n = self._flat_index()
+        triplet_of, weight_of, n = self.flat_index()
         if self.ema is None:
             return weight_of[:n] * 0
         return triplet_scores(entry_score(self.ema, self.uncertainty), triplet_of, weight_of, n)
@@ -140,8 +140,9 @@ class RankAllocator:
         return (f"gradients reaching the allocator must be finite; NaN or inf in layer(s) {bad}. "
                 "Lower the learning rate or clip gradients before calling update().")
 
-    def _flat_index(self):
-        """For every flat entry: which global triplet it belongs to, and its weight in S_i."""
+    def flat_index(self):
+        """(triplet_of, weight_of, n_triplets): for every flat entry (layers in order, each as
+        P row-major, lam, Q row-major), the global triplet it belongs to and its weight in S_i."""
         if self._index is None:
             triplet_of, weight_of, offset = [], [], 0
             for layer in self.layers.values():

@@ -69,9 +69,9 @@ class ScoreRun:
 
 def flat_index(allocator):
     """(triplet_of, weight_of, n_triplets) of an allocator's flat entry order: which triplet each
-    entry belongs to and its weight in S_i. Read from the allocator itself (its private
-    `_flat_index`), so this module never builds its own copy of the aggregation."""
-    triplet_of, weight_of, n = allocator._flat_index()
+    entry belongs to and its weight in S_i. Read from the allocator itself, so this module never
+    builds its own copy of the aggregation."""
+    triplet_of, weight_of, n = allocator.flat_index()
     return np.asarray(triplet_of), np.asarray(weight_of), int(n)
 
 
