@@ -52,7 +52,8 @@ def schedule_figure(schedule, step=None):
     fig.add_trace(go.Scatter(name="step t", mode="markers", marker=dict(color=MASKED, size=12),
                              showlegend=step is not None))
     fig.update_layout(xaxis_title="training step t", yaxis_title="budget b(t) (triplets kept)",
-                      height=380, template=TEMPLATE, margin=dict(t=60, b=50, l=70, r=20), legend=dict(x=0.75, y=0.95))
+                      height=380, template=TEMPLATE, margin=dict(t=60, b=50, l=70, r=20),
+                      legend=dict(x=0.75, y=0.95))
     update_schedule_figure(fig, schedule, step)
     return fig
 
@@ -128,7 +129,8 @@ def lambda_figure(trajectory, step=0):
     planted = trajectory.planted_ranks
     sigma = _sigma(trajectory)
     fig.update_layout(
-        barmode="overlay", bargap=0.15, height=420, template=TEMPLATE, margin=dict(t=70, b=60, l=70, r=20),
+        barmode="overlay", bargap=0.15, height=420, template=TEMPLATE,
+        margin=dict(t=70, b=60, l=70, r=20),
         yaxis=dict(type="log", range=_lambda_range(trajectory), title="|lambda_i| (log scale)",
                    exponentformat="power"),
         xaxis=dict(title="triplet i, grouped by layer", range=[-1, x[-1] + 1],
@@ -260,7 +262,8 @@ def comparison_figure(results, title="Same budget, five seeds: held-out loss at 
                                               title="held-out loss / loss of the frozen network "
                                                     "(log scale)"),
                       xaxis_title="method (same number of trainable parameters at the end)",
-                      showlegend=False, height=420, template=TEMPLATE, margin=dict(t=60, b=60, l=80, r=20))
+                      showlegend=False, height=420, template=TEMPLATE,
+                      margin=dict(t=60, b=60, l=80, r=20))
     return fig
 
 
