@@ -12,7 +12,6 @@ allocation can be scored against it.
 
     make_planted_task(planted_ranks, width, ...)  -> PlantedTask (cached per argument set)
     build_model(task, adapter, r, alpha, seed)    a reference.MLP of adapters around W0
-    regression_step(model, x, y, lr, gamma)       one SGD step on 0.5 * mean squared error
     train(task, adapter=..., r=..., ...)          a whole run (AdaLoRA: with a RankAllocator)
     compare_methods(...)                          AdaLoRA vs uniform LoRA vs planted-rank LoRA
 """
@@ -23,8 +22,7 @@ import numpy as np
 
 from .allocator import RankAllocator
 from .errors import ConfigError, check_int, check_positive
-from .reference import MLP, LoRALinear, SVDLinear
-from .regularizer import orthogonality_grad, orthogonality_penalty
+from .reference import MLP, LoRALinear, SVDLinear, train_step
 
 PLANTED_RANKS = (1, 4, 2, 5)
 
@@ -133,29 +131,6 @@ def mse(pred, target):
     return 0.5 * float((diff ** 2).sum()) / n, diff / n
 
 
-def regression_step(model, x, y, *, lr, gamma=0.0):
-    """One SGD step on the adapters of `model` for 0.5 * MSE + gamma * mean_k R(P_k, Q_k).
-
-    The same step as `reference.train_step`, with a regression loss instead of cross-entropy and
-    without the allocator call: the caller calls `allocator.update(step)` right after, so it can
-    look at the lambdas between the SGD step and the masking. Returns the objective.
-    """
-    loss, dpred = mse(model.forward(x), y)
-    model.backward(dpred)
-    svd_layers = [layer for layer in model.layers.values() if isinstance(layer, SVDLinear)]
-    if gamma and svd_layers:
-        weight = gamma / len(svd_layers)  # averaged over layers, as train_step and PEFT
-        for layer in svd_layers:
-            loss += weight * float(orthogonality_penalty(layer.P, layer.Q))
-            dP, dQ = orthogonality_grad(layer.P, layer.Q)
-            layer.grads["P"] += weight * dP
-            layer.grads["Q"] += weight * dQ
-    for layer in model.layers.values():
-        for name, w in layer.params().items():
-            w -= lr * layer.grads[name]
-    return loss
-
-
 @dataclass
 class RunResult:
     """What one training run ends with."""
@@ -193,7 +168,8 @@ def train(task, *, adapter="svd", r=8, alpha=None, target_budget=None, total_ste
                                   beta1=beta1, beta2=beta2)
     use_gamma = gamma if adapter == "svd" else 0.0
     for step, idx in enumerate(task.batches(total_steps, batch_size, seed=seed + 1000), start=1):
-        loss = regression_step(model, task.X_train[idx], task.Y_train[idx], lr=lr, gamma=use_gamma)
+        loss = train_step(model, task.X_train[idx], task.Y_train[idx], lr=lr, gamma=use_gamma,
+                          loss_fn=mse)
         lam_before = None
         if allocator is not None:
             if callback is not None:

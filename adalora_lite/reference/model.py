@@ -46,16 +46,19 @@ def cross_entropy(logits, labels):
     return loss, dlogits / n
 
 
-def train_step(model, x, labels, *, lr, gamma=0.0, allocator=None, step=None):
-    """One SGD step on the adapters; returns the objective  CE + gamma * mean_k R(P_k, Q_k)."""
-    loss, dlogits = cross_entropy(model.forward(x), labels)
-    model.backward(dlogits)
+def train_step(model, x, targets, *, lr, gamma=0.0, allocator=None, step=None, loss_fn=None):
+    """One SGD step on the adapters; returns the objective  loss + gamma * mean_k R(P_k, Q_k).
+
+    loss_fn(outputs, targets) -> (loss, dloss/doutputs); cross-entropy on integer labels by default.
+    """
+    loss, doutputs = (loss_fn or cross_entropy)(model.forward(x), targets)
+    model.backward(doutputs)
     svd_layers = [layer for layer in model.layers.values() if isinstance(layer, SVDLinear)]
     if gamma and svd_layers:
         # The regularizer is averaged over layers (as PEFT) so gamma does not grow with depth.
         weight = gamma / len(svd_layers)
         for layer in svd_layers:
-            loss += weight * orthogonality_penalty(layer.P, layer.Q)
+            loss += weight * float(orthogonality_penalty(layer.P, layer.Q))
             dP, dQ = orthogonality_grad(layer.P, layer.Q)
             layer.grads["P"] += weight * dP
             layer.grads["Q"] += weight * dQ
