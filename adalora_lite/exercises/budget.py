@@ -10,7 +10,7 @@ when right, and its text (what the notebook shows) says why, or what to look at 
 """
 import math
 
-from ..exercises.rank import Feedback, unanswered
+from .feedback import Feedback, as_number, not_a_number, unanswered
 from ..schedule import BudgetSchedule
 from ..trajectory import TrajectoryParams, recorded
 
@@ -18,18 +18,8 @@ SCHEDULE = dict(total_steps=1000, init_budget=32, target_budget=12, warmup_steps
                 final_steps=300)
 
 
-def _as_number(answer):
-    if isinstance(answer, bool):
-        return None
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
-def _not_a_number(answer):
-    return Feedback(False, f"Your answer {answer!r} is not a number: give a single whole number.")
 
 
 def check_budget_at_step(answer, step=350, **schedule):
@@ -39,9 +29,9 @@ def check_budget_at_step(answer, step=350, **schedule):
     if answer is None:
         return unanswered("progress = (t - warm-up) / (T - final - warm-up); b = bT + (b0 - bT) "
                           "(1 - progress)^3, then cut to a whole number.")
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
-        return _not_a_number(answer)
+        return not_a_number(answer, "a single whole number")
     expected = s.budget(step)
     b0, bT, tw, tf = s.init_budget, s.target_budget, s.warmup_steps, s.final_start
     if value == expected:
@@ -72,9 +62,9 @@ def check_kept_parameters(answer, budget=12, d_out=24, d_in=24, n_layers=4, init
     """Trainable parameters AdaLoRA keeps with `budget` triplets in (d_out, d_in) layers."""
     if answer is None:
         return unanswered("a triplet is one column of P, one lambda and one row of Q.")
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
-        return _not_a_number(answer)
+        return not_a_number(answer, "a single whole number")
     per_triplet = d_out + d_in + 1
     expected = budget * per_triplet
     if value == expected:

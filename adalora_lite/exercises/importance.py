@@ -12,8 +12,7 @@ import math
 import numpy as np
 
 from ..scoring import smooth
-from .rank import Feedback, unanswered
-from .svd import as_number
+from .feedback import Feedback, as_number, unanswered
 
 
 def ema_memory(beta1, fraction):

@@ -8,14 +8,14 @@ import math
 
 from ..intrinsic import find_d90
 from ..lowrank import LowRankApprox
-from .rank import Feedback, _as_number, not_a_number, unanswered
+from .feedback import Feedback, as_number, not_a_number, unanswered
 
 
 def check_d_at_fraction(sweep, fraction, answer):
     """sweep: a SweepResult. The answer is one of the d values in sweep.dims."""
     if answer is None:
         return unanswered(f"compare each accuracy with {fraction:.0%} of the full-training accuracy.")
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return not_a_number(answer)
     expected = find_d90(sweep.dims, sweep.accuracy, sweep.full_accuracy, fraction)
@@ -40,7 +40,7 @@ def check_update_energy(delta, r, answer, *, abs_tol=0.005):
     if answer is None:
         return unanswered("square the singular values of Delta W, then divide the sum of the first r "
                           "by the sum of all of them.")
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return not_a_number(answer)
     approx = LowRankApprox(delta)

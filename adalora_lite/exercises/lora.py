@@ -11,31 +11,20 @@ import math
 
 import numpy as np
 
-from .rank import Feedback, unanswered
+from .feedback import Feedback, as_number, not_a_number, unanswered
 
 
-def _number(answer):
-    """The answer as a float, or None when it is not a (finite) number."""
-    if isinstance(answer, bool):
-        return None
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
-def _not_a_number(answer):
-    return Feedback(False, f"Your answer {answer!r} is not a number: give a single number.")
 
 
 def check_lora_param_count(answer, d_out=1536, d_in=384, r=8):
     """How many trainable numbers LoRA with rank r adds to a (d_out, d_in) linear layer."""
     if answer is None:
         return unanswered("count the entries of B (d_out x r) and of A (r x d_in).")
-    value = _number(answer)
+    value = as_number(answer)
     if value is None:
-        return _not_a_number(answer)
+        return not_a_number(answer)
     expected, full = (d_out + d_in) * r, d_out * d_in
     if value == expected:
         return Feedback(True, f"Right: B has {d_out} x {r} and A has {r} x {d_in} entries, "
@@ -61,9 +50,9 @@ def check_alpha_for_rank(answer, alpha=16, r_old=8, r_new=32):
     if answer is None:
         return unanswered("Adam moves every entry of B by about lr per step, so B A grows with r. "
                           "Which factor in alpha/r already takes care of that?")
-    value = _number(answer)
+    value = as_number(answer)
     if value is None:
-        return _not_a_number(answer)
+        return not_a_number(answer)
     if value <= 0:
         return Feedback(False, "alpha must be positive: it multiplies the whole update.")
     if math.isclose(value, alpha):

@@ -7,52 +7,25 @@ when right, and its text (what the notebook shows) says why, or what to look at 
     check_breakeven_rank(d, k, answer)      largest r at which (d + k) r still saves parameters
     check_rank_for_error(approx, target, answer)   smallest r with relative error <= target
 """
-from dataclasses import dataclass
 import math
 
-from ..lowrank import breakeven_rank, lowrank_param_count, full_param_count, tail_error
+from ..lowrank import breakeven_rank, full_param_count, lowrank_param_count, tail_error
+from .feedback import Feedback, as_number, not_a_number, unanswered
 
 
-@dataclass(frozen=True)
-class Feedback:
-    """A checker's verdict: `correct` and a message (shown as the cell's output)."""
-    correct: bool
-    message: str
-
-    def __bool__(self):
-        return self.correct
-
-    def __repr__(self):
-        return self.message
-
-    def _repr_pretty_(self, p, cycle):  # IPython shows the message without quotes
-        p.text(self.message)
 
 
-def unanswered(hint):
-    return Feedback(False, f"Not answered yet: replace None with your answer. Hint: {hint}")
 
 
-def _as_number(answer):
-    """The answer as a float, or None when it is not a number."""
-    if isinstance(answer, bool):
-        return None
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
-def not_a_number(answer):
-    return Feedback(False, f"Your answer {answer!r} is not a number: give a single number.")
 
 
 def check_tail_error(s, r, answer, *, rel_tol=1e-3):
     """||W - W_r||_F for the best rank-r approximation of a matrix with singular values s."""
     if answer is None:
         return unanswered("Eckart-Young says the error is made of the singular values you drop.")
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return not_a_number(answer)
     s = [float(x) for x in s]
@@ -76,7 +49,7 @@ def check_breakeven_rank(d, k, answer):
     """The largest integer r with (d + k) r < d k for a (d, k) matrix."""
     if answer is None:
         return unanswered("solve (d + k) r < d k for the largest whole number r.")
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return not_a_number(answer)
     expected = breakeven_rank(d, k)
@@ -101,7 +74,7 @@ def check_rank_for_error(approx, target, answer):
     if answer is None:
         return unanswered("move the slider, or read it off the spectrum: the relative error is "
                           "sqrt(sum of dropped s_i^2 / sum of all s_i^2).")
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return not_a_number(answer)
     if value != int(value) or not 1 <= value <= approx.n:

@@ -12,18 +12,9 @@ import numpy as np
 
 from ..reference import SVDLinear
 from ..svd_lab import lambda_sv_gap, param_counts
-from .rank import Feedback, unanswered  # one Feedback class for the whole suite
+from .feedback import Feedback, as_number, unanswered
 
 
-def as_number(answer):
-    """The answer as a float, or None when it is not a number (bools are not numbers here)."""
-    if isinstance(answer, (bool, np.bool_)):
-        return None
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return None
-    return value if np.isfinite(value) else None
 
 
 def check_param_count(answer, d_out=32, d_in=64, r=8):

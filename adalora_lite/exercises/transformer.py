@@ -9,7 +9,7 @@ when right, and its text says why, or what to look at again.
 """
 import math
 
-from .rank import Feedback, not_a_number, unanswered
+from .feedback import Feedback, not_a_number, unanswered
 
 # MiniLM (BERT, 6 layers, hidden 384, FFN 1536) with a classification head: every nn.Linear.
 BLOCK = (("attention.self.query", 384, 384), ("attention.self.key", 384, 384),
