@@ -11,7 +11,6 @@ features are needed, seen in a mirror.
     DigitsTask.batches(steps, batch_size, seed)   reproducible minibatch indices
     DigitsTask.accuracy(model), .loss(model)      on the upright test / train split
 """
-import functools
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,19 +19,8 @@ import numpy as np
 
 from .data import load_digits_split
 from .reference import cross_entropy
+from .threads import single_thread
 
-
-def single_threaded_blas(func):
-    """Run `func` with BLAS limited to one thread. These matrices are tiny (at most 1347 x 64):
-    a second thread never pays for itself, and on a busy 2-core machine OpenBLAS threads that
-    wait for each other made the same loop up to ten times slower."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from threadpoolctl import threadpool_limits  # ships with scikit-learn
-
-        with threadpool_limits(limits=1, user_api="blas"):
-            return func(*args, **kwargs)
-    return wrapper
 
 
 def mirror_digits(X):
@@ -81,7 +69,7 @@ class DigitsTask:
 
 
 @lru_cache(maxsize=4)
-@single_threaded_blas
+@single_thread()
 def mirrored_digits_task(hidden=32, seed=0):
     """Pretrain on mirrored digits (about a second), freeze, and return the upright-digits task."""
     from sklearn.exceptions import ConvergenceWarning

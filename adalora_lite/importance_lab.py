@@ -27,7 +27,7 @@ import numpy as np
 from scipy.stats import rankdata, spearmanr
 
 from .allocator import RankAllocator
-from .digits_task import single_threaded_blas
+from .threads import single_thread
 from .reference import MLP, cross_entropy, train_step
 from .scoring import entry_score, sensitivity, smooth, top_b_mask, triplet_scores
 
@@ -83,7 +83,7 @@ def gather(layers):
             np.concatenate([g.reshape(-1) for _, g in pairs]))
 
 
-@single_threaded_blas
+@single_thread()
 def record_scores(task, *, beta1=0.85, beta2=0.85, r=DEFAULTS["r"], alpha=DEFAULTS["alpha"],
                   gamma=DEFAULTS["gamma"], lr=DEFAULTS["lr"], steps=DEFAULTS["steps"],
                   batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
@@ -205,7 +205,7 @@ def scale_invariance(model, task, *, batch=None):
     return out
 
 
-@single_threaded_blas
+@single_thread()
 def masking_loss_increase(model, task):
     """(n_triplets,) measured: the training-set loss with lambda_i set to 0 (that triplet alone
     masked) minus the loss of the unmasked model. The importance a score tries to predict."""

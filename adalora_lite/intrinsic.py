@@ -21,29 +21,18 @@ accuracy reaches 90% of what training all D parameters reaches (Li et al.'s d_in
 
 Everything is PyTorch on the CPU, full-batch Adam, float32; seeds make every run reproducible.
 """
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .threads import single_thread
+
 __all__ = ["MLP", "random_projection", "train", "TrainResult", "accuracy", "find_d90",
            "SweepResult", "intrinsic_dimension_sweep", "class_split", "pretrain_finetune",
-           "FineTuneResult", "truncated_update_accuracy", "to_tensors",
-           "single_thread"]
+           "FineTuneResult", "truncated_update_accuracy", "to_tensors"]
 
-
-@contextmanager
-def single_thread():
-    """Run torch on one thread, then restore the setting. These networks are tiny: a second thread
-    only adds synchronisation, and on a shared 2-core machine it makes runs many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class MLP:

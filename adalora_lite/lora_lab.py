@@ -22,7 +22,6 @@ reference (`adalora_lite.reference`) or the PyTorch path (`adalora_lite.nn.add_a
     swap_adapter(adapter, A, B)          W' = W - (a/r) B A + (a/r) B' A' on a merged layer
 """
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,21 +34,11 @@ from . import reference
 from .data import load_digits_split
 from .errors import ConfigError, check_int, check_positive
 from .nn import add_adapters, find_adapters
+from .threads import single_thread
 
 OLD_CLASSES = (0, 1, 2, 3, 4)
 SCALINGS = ("alpha/r", "alpha")
 
-
-@contextmanager
-def single_thread():
-    """Run torch on one thread: these models are tiny, and on a busy 2-core machine a second thread
-    costs more in synchronisation than it saves."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class TanhMLP(nn.Module):

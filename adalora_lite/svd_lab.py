@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .allocator import RankAllocator
-from .digits_task import single_threaded_blas
+from .threads import single_thread
 from .reference import MLP, train_step
 
 GAMMAS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # the regularizer weights of the sweep
@@ -79,7 +79,7 @@ class SVDRun:
         return len(self.steps) - 1 if step == -1 else int(step) - 1
 
 
-@single_threaded_blas
+@single_thread()
 def train_svd(task, *, gamma=0.1, init="orthogonal", budget=None, r=DEFAULTS["r"],
               alpha=DEFAULTS["alpha"], lr=DEFAULTS["lr"], steps=DEFAULTS["steps"],
               batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
@@ -167,7 +167,7 @@ class Regrowth:
         return float(self.svd_lam[-1])
 
 
-@single_threaded_blas
+@single_thread()
 def mask_and_regrow(task, *, layer="layers.0", mask_at=100, steps=250, gamma=0.1,
                     r=DEFAULTS["r"], alpha=DEFAULTS["alpha"], lr=DEFAULTS["lr"],
                     batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
@@ -285,7 +285,7 @@ class InitComparison:
     first_pq_grad: dict  # {init: ||dL/dP|| + ||dL/dQ|| summed over layers on step 1}
 
 
-@single_threaded_blas
+@single_thread()
 def init_comparison(task, *, gamma=0.1, r=DEFAULTS["r"], alpha=DEFAULTS["alpha"],
                     lr=DEFAULTS["lr"], steps=DEFAULTS["steps"], batch_size=DEFAULTS["batch_size"],
                     seed=DEFAULTS["seed"]):

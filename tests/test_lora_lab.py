@@ -155,10 +155,3 @@ def test_adapter_state_is_a_copy(task):
     with torch.no_grad():
         adapters["layers.0"].A += 1
     assert not torch.equal(state["layers.0"][0], adapters["layers.0"].A)
-
-
-def test_single_thread_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with L.single_thread():
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
