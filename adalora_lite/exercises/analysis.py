@@ -1,0 +1,86 @@
+"""Checkers for notebook 08's "try it" exercises (data-aware init, reading Delta W).
+
+Each checker takes the student's answer (None while unanswered) and returns a Feedback: truthy
+when right, and its text says why, or what to look at again.
+
+    check_energy_rank(s, answer)               fewest singular values holding 90% of ||Delta W||_F^2
+    check_pissa_b_norm(s, r, scale, answer)    ||B||_F^2 after PiSSA's init, from W0's singular values
+    check_amplification(delta, W0, r, answer)  the LoRA paper's ||Delta W||_F / ||U^T W0 V||_F
+"""
+import math
+
+import numpy as np
+
+from ..update_analysis import amplification, energy_rank
+from .feedback import Feedback, as_number as _as_number, not_a_number, unanswered
+
+
+def check_energy_rank(s, answer, *, fraction=0.9):
+    """Smallest k with sigma_1^2 + ... + sigma_k^2 >= fraction * sum of all sigma_i^2."""
+    if answer is None:
+        return unanswered("energy is the squared singular values; add them from the largest until you "
+                          f"reach {fraction:.0%} of the total.")
+    value = _as_number(answer)
+    if value is None:
+        return not_a_number(answer)
+    expected = energy_rank(s, fraction)
+    if value == expected:
+        return Feedback(True, f"Right: {expected} singular value(s) hold {fraction:.0%} of the energy.")
+    share = np.cumsum(np.asarray(s, float) ** 2) / np.sum(np.asarray(s, float) ** 2)
+    plain = int(np.searchsorted(np.cumsum(s) / np.sum(s), fraction - 1e-12) + 1)
+    if value == plain and plain != expected:
+        return Feedback(False, f"{int(value)} is where the plain singular values reach {fraction:.0%}: "
+                               "energy means squared singular values (||M||_F^2 = sum sigma_i^2).")
+    if value.is_integer() and 1 <= value <= len(share):
+        return Feedback(False, f"The first {int(value)} value(s) hold {share[int(value) - 1]:.1%} of the "
+                               f"energy; you want the fewest that reach {fraction:.0%}.")
+    return Feedback(False, f"Give a whole number between 1 and {len(share)}.")
+
+
+def check_pissa_b_norm(s, r, scale, answer, *, rel_tol=1e-3):
+    """PiSSA sets B = U_r sqrt(S_r / scale) (U_r orthonormal), so ||B||_F^2 = sum(S_r) / scale."""
+    if answer is None:
+        return unanswered("B = U_r diag(sqrt(sigma_i / s)) with orthonormal columns in U_r: each column "
+                          "of B has squared norm sigma_i / s.")
+    value = _as_number(answer)
+    if value is None:
+        return not_a_number(answer)
+    top = np.sort(np.asarray(s, float))[::-1][:r]
+    expected = float(top.sum() / scale)
+    if math.isclose(value, expected, rel_tol=rel_tol):
+        return Feedback(True, f"Right: ||B||_F^2 = (sigma_1 + ... + sigma_{r}) / s = {expected:.4g}. "
+                              "s B A = U_r S_r V_r^T, split evenly between B and A.")
+    for wrong, why in ((float((top ** 2).sum() / scale), "that sums sigma_i^2: B holds sqrt(sigma_i), "
+                        "so its squared norm sums sigma_i"),
+                       (float(top.sum()), "you forgot the scale s = alpha / r: s B A must equal "
+                        "U_r S_r V_r^T, so B A = U_r S_r V_r^T / s"),
+                       (float(math.sqrt(top.sum() / scale)), "that is ||B||_F, not its square")):
+        if math.isclose(value, wrong, rel_tol=rel_tol):
+            return Feedback(False, f"{value:.4g}: {why}.")
+    return Feedback(False, f"{value:.4g} is not it: each column j of B is u_j sqrt(sigma_j / s) with "
+                           "||u_j|| = 1.")
+
+
+def check_amplification(delta, W0, r, answer, *, rel_tol=1e-2):
+    """||Delta W||_F / ||U^T W0 V||_F with U, V the top-r singular vectors of Delta W."""
+    if answer is None:
+        return unanswered("take the SVD of Delta W (not of W0), keep r left and right vectors, project W0 "
+                          "on them (U^T W0 V is r x r) and divide the two Frobenius norms.")
+    value = _as_number(answer)
+    if value is None:
+        return not_a_number(answer)
+    expected = amplification(delta, W0, r)
+    if math.isclose(value, expected, rel_tol=rel_tol):
+        return Feedback(True, f"Right: {expected:.3g}. A factor well above 1 means Delta W is large "
+                              "along directions that W0 itself barely uses: the update amplifies "
+                              "features the pretrained layer had but did not emphasise.")
+    W0 = np.asarray(W0, float)
+    U0, _, V0t = np.linalg.svd(W0, full_matrices=False)
+    swapped = np.linalg.norm(delta) / max(np.linalg.norm(U0[:, :r].T @ W0 @ V0t[:r].T), 1e-300)
+    if math.isclose(value, 1 / expected, rel_tol=rel_tol):
+        return Feedback(False, f"{value:.3g} is the ratio upside down: ||Delta W||_F on top.")
+    if math.isclose(value, swapped, rel_tol=rel_tol):
+        return Feedback(False, f"{value:.3g} uses W0's own singular vectors: the LoRA paper projects W0 on "
+                               "Delta W's top-r singular vectors.")
+    return Feedback(False, f"{value:.3g} is not it (within {rel_tol:.0%}): U and V come from the SVD "
+                           "of Delta W, and the norms are Frobenius norms.")

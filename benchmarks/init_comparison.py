@@ -1,0 +1,72 @@
+"""Standard vs data-aware LoRA initialization on MiniLM + tweets, several seeds, equal budget.
+
+    .venv/bin/python benchmarks/init_comparison.py                      # defaults below
+    .venv/bin/python benchmarks/init_comparison.py --seeds 0 1 2 --steps 40
+
+For every seed and every init in adalora_lite.data_aware_init.INITS ("standard", "pissa",
+"covariance"): `adalora_lite.init_experiment.run_init` (LoRA rank r on the 36 matrices + head,
+AdamW at a constant lr, the same batches for every init of a seed), then held-out accuracy on the
+tweet test set. Writes benchmarks/results/init_comparison.json (raw loss curves, accuracies,
+step-0 function change, per-matrix update analysis, machine/date/command/load), which notebook 08
+displays. CPU, a few minutes per run on a shared 2-core machine.
+"""
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from adalora_lite.data_aware_init import INITS  # noqa: E402
+from adalora_lite.init_experiment import (RESULTS_FILE, InitRunConfig, run_init,  # noqa: E402
+                                          save_init_results, summarize_runs)
+from adalora_lite.tweets import load_tweets  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--inits", nargs="+", default=list(INITS), choices=INITS)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--max-length", type=int, default=48)
+    ap.add_argument("--r", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--n-train", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default=str(RESULTS_FILE))
+    args = ap.parse_args()
+
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    split = load_tweets(n_train=args.n_train, seed=0)
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, torch "
+                       f"{torch.__version__}, {torch.get_num_threads()} threads)",
+            "command": "python benchmarks/init_comparison.py " + " ".join(sys.argv[1:]),
+            "load_start": os.getloadavg()[0], "split": repr(split), "n_test": len(split.test_texts),
+            "args": vars(args)}
+    runs, t0 = [], time.perf_counter()
+    for seed in args.seeds:
+        for init in args.inits:
+            cfg = InitRunConfig(steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
+                                r=args.r, lr=args.lr, seed=seed)
+            run = run_init(init, split, cfg, progress=False)
+            runs.append(run)
+            print(f"seed {seed} {init:>10}: acc {run['accuracy']:.4f}  loss first10 "
+                  f"{sum(run['losses'][:10]) / 10:.4f} last10 {sum(run['losses'][-10:]) / 10:.4f}  "
+                  f"step0 change {run['step0_max_logit_change']:.2e}  {run['wall_s']:.0f} s", flush=True)
+            meta.update(load_end=os.getloadavg()[0], total_wall_s=time.perf_counter() - t0)
+            save_init_results(args.out, runs, meta)  # after every run: a partial file survives a cut
+    for row in summarize_runs(runs):
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
