@@ -3,6 +3,7 @@ behind notebook 08 and `benchmarks/init_comparison.py`.
 
     run_init(init, split, InitRunConfig(...))  -> dict (losses per step, held-out accuracy, the
                                                   step-0 function change, the update report)
+    update_summary(runs)                        per init: the update quantities, mean over matrices and seeds
     summarize_runs(runs)                        per init: accuracy mean/std/min/max over seeds,
                                                 mean loss over the first k steps and the last k
     load_init_results(path=None)                the recorded comparison (benchmarks/results/)
@@ -125,6 +126,23 @@ def summarize_runs(runs, *, first=10, last=10):
                     "loss_first_std": sd(head), "loss_last_mean": float(tail.mean()),
                     "loss_last_std": sd(tail),
                     "step0_max_logit_change": float(max(r["step0_max_logit_change"] for r in rs))})
+    return out
+
+
+def update_summary(runs, keys=("effective_rank", "energy_rank_90", "w0_subspace_energy",
+                                 "random_baseline", "amplification", "delta_norm")):
+    """Per init: each update quantity averaged over the 36 matrices, then mean and std over seeds
+    (from the compact per-matrix reports the runs carry). [{init, n, r, key: (mean, std), ...}]"""
+    out = []
+    for init in INITS:
+        rs = [r for r in runs if r["init"] == init]
+        if not rs:
+            continue
+        row = {"init": init, "n": len(rs), "r": next(iter(rs[0]["report"].values()))["r"]}
+        for key in keys:
+            per_seed = np.array([np.mean([e[key] for e in r["report"].values()]) for r in rs])
+            row[key] = (float(per_seed.mean()), float(per_seed.std(ddof=1)) if len(rs) > 1 else 0.0)
+        out.append(row)
     return out
 
 

@@ -7,7 +7,9 @@ residual, see `data_aware_init`): the pretrained weight W0 is the "before" snaps
 
 Per matrix (`analyze_update(delta, W0, r)`):
 
-    spectrum            singular values of Delta W (at most r of them are non-zero)
+    spectrum            singular values of Delta W, the first 2r stored: at most r are non-zero
+                        when B or A starts at zero (Delta W = s B A), up to 2r for PiSSA, whose
+                        trained change s (B A - B0 A0) is a difference of two rank-r products
     effective_rank      exp(entropy of s / sum s) (Roy & Vetterli 2007): r when the r values are
                         equal, 1 when one dominates; compare with the rank r the adapter was given
     energy_rank_90      fewest singular values holding 90% of ||Delta W||_F^2
@@ -70,11 +72,11 @@ def subspace_energy(delta, W0, r):
     return float(((U[:, :r].T @ delta @ Vt[:r].T) ** 2).sum() / total)
 
 
-def amplification(delta, W0, r):
+def amplification(delta, W0, r, *, _svd=None):
     """The LoRA paper's amplification factor ||Delta W||_F / ||U^T W0 V||_F, U and V the top-r
     left/right singular vectors of Delta W."""
     delta = np.asarray(delta, np.float64)
-    U, _, Vt = np.linalg.svd(delta, full_matrices=False)
+    U, _, Vt = np.linalg.svd(delta, full_matrices=False) if _svd is None else _svd
     projected = np.linalg.norm(U[:, :r].T @ np.asarray(W0, np.float64) @ Vt[:r].T)
     if projected == 0:
         raise ConfigError("W0 has no component in Delta W's top singular subspace")
@@ -83,18 +85,19 @@ def amplification(delta, W0, r):
 
 @single_thread()  # multi-threaded LAPACK on a busy 2-core machine: 100x slower SVDs
 def analyze_update(delta, W0, r):
-    """Every quantity of the module docstring for one matrix, as a dict (spectrum: the first r values)."""
+    """Every quantity of the module docstring for one matrix, as a dict (spectrum: the first 2r values)."""
     delta = np.asarray(delta, np.float64)
     W0 = np.asarray(W0, np.float64)
     if delta.shape != W0.shape:
         raise ConfigError(f"delta {delta.shape} and W0 {W0.shape} must have the same shape")
-    s = spectrum(delta)
+    svd = np.linalg.svd(delta, full_matrices=False)  # once, for the spectrum and the amplification
+    s = svd[1]
     d_out, d_in = W0.shape
-    return {"r": int(r), "shape": [d_out, d_in], "spectrum": s[:r].tolist(),
+    return {"r": int(r), "shape": [d_out, d_in], "spectrum": s[:2 * r].tolist(),
             "effective_rank": effective_rank(s), "energy_rank_90": energy_rank(s, 0.9),
             "w0_subspace_energy": subspace_energy(delta, W0, r),
             "random_baseline": (r / d_out) * (r / d_in),
-            "amplification": amplification(delta, W0, r),
+            "amplification": amplification(delta, W0, r, _svd=svd),
             "delta_norm": float(np.linalg.norm(delta)), "w0_norm": float(np.linalg.norm(W0))}
 
 

@@ -38,6 +38,6 @@ def test_quantity_heatmap_and_spectrum():
     assert list(fig.data[0].y) == ["W_q", "W_k", "W_v", "W_o", "W_f1", "W_f2"]
     name = "encoder.layer.1.intermediate.dense"
     spec = update_spectrum_figure(report[name], name)
-    assert len(spec.data[0].y) == 2 and spec.data[0].y[0] == 1.0
+    assert len(spec.data[0].y) == 4 and spec.data[0].y[0] == 1.0 and spec.data[0].y[3] == 0.0
     assert "given rank r = 2" in spec.layout.title.text
     assert "effective rank" in update_readout(report[name], name)

@@ -45,3 +45,8 @@ def test_quantity_buttons_redraw_the_heatmap():
     assert "amplification" in ex.heatmap.layout.title.text
     with pytest.raises(ConfigError):
         UpdateExplorer(report, layer=6)
+
+
+def test_repr_is_stable():
+    ex = UpdateExplorer(trained_report(), layer=2, module="W_v")
+    assert repr(ex) == "UpdateExplorer(layer=2, module='W_v', quantity='effective_rank', matrices=12)"

@@ -54,7 +54,7 @@ def test_analyze_update_fields_and_shape_check():
     rng = np.random.default_rng(2)
     W0 = rng.standard_normal((6, 5))
     entry = analyze_update(np.outer(rng.standard_normal(6), rng.standard_normal(5)), W0, 3)
-    assert entry["r"] == 3 and entry["shape"] == [6, 5] and len(entry["spectrum"]) == 3
+    assert entry["r"] == 3 and entry["shape"] == [6, 5] and len(entry["spectrum"]) == 5
     assert entry["effective_rank"] == pytest.approx(1.0, abs=1e-6) and entry["energy_rank_90"] == 1
     with pytest.raises(ConfigError):
         analyze_update(np.zeros((5, 6)), W0, 3)
@@ -140,3 +140,15 @@ def test_summarize_save_and_load_results(tmp_path):
     assert meta == {"date": "x"} and len(loaded) == 10 and "model" not in loaded[-1]
     with pytest.raises(ConfigError):
         load_init_results(tmp_path / "missing.json")
+
+
+def test_update_summary_averages_matrices_then_seeds():
+    from adalora_lite.init_experiment import update_summary
+    runs = []
+    for seed, value in enumerate((1.0, 3.0)):
+        report = {f"m{k}": {"r": 4, "effective_rank": value + k, "amplification": 2.0} for k in range(3)}
+        runs.append({"init": "pissa", "seed": seed, "report": report})
+    (row,) = update_summary(runs, keys=("effective_rank", "amplification"))
+    assert row["init"] == "pissa" and row["n"] == 2 and row["r"] == 4
+    assert row["effective_rank"] == pytest.approx((3.0, np.sqrt(2.0)))
+    assert row["amplification"] == (2.0, 0.0)

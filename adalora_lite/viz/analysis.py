@@ -102,12 +102,15 @@ def quantity_heatmap(report, key, *, title=None, decimals=2, zmin=None, zmax=Non
 
 
 def update_spectrum_figure(entry, name, *, title=None):
-    """Bars: the r singular values of Delta W, normalised by the largest, against the given rank."""
+    """Bars: the stored singular values of Delta W (first 2r), normalised by the largest; a dotted
+    line after index r (the rank the adapter was given), a dashed one at the effective rank."""
     s = np.asarray(entry["spectrum"], np.float64)
     norm = s / s[0] if s.size and s[0] > 0 else s
     fig = go.Figure(go.Bar(x=list(range(1, len(s) + 1)), y=np.round(norm, 4), name="sigma_i / sigma_1",
                            marker_color="#9467bd",
                            hovertemplate="sigma_%{x} / sigma_1 = %{y}<extra></extra>"))
+    fig.add_vline(x=entry["r"] + 0.5, line_dash="dot", line_color="gray",
+                  annotation_text=f"given rank r = {entry['r']}", annotation_position="top left")
     fig.add_vline(x=entry["effective_rank"] + 0.5, line_dash="dash", line_color="#d62728",
                   annotation_text=f"effective rank {entry['effective_rank']:.2f}",
                   annotation_position="top right")

@@ -95,5 +95,9 @@ class UpdateExplorer(widgets.VBox):
             self.heatmap.data[0].colorbar.title.text = fresh.data[0].colorbar.title.text
             self.heatmap.layout.title = fresh.layout.title
 
+    def __repr__(self):  # a stable text/plain for the notebook (the default repr holds random uids)
+        return (f"UpdateExplorer(layer={self.layer_pick.value}, module={self.module_pick.value!r}, "
+                f"quantity={self.quantity_pick.value!r}, matrices={len(self.index)})")
+
     def _on_pick(self, change):
         self.show(self.layer_pick.value, self.module_pick.value)
