@@ -49,6 +49,7 @@ def main():
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, torch "
                        f"{torch.__version__}, {torch.get_num_threads()} threads)",
+            "threads_note": "each run_init limits torch and BLAS to one thread (adalora_lite.threads)",
             "command": "python benchmarks/init_comparison.py " + " ".join(sys.argv[1:]),
             "load_start": os.getloadavg()[0], "split": repr(split), "n_test": len(split.test_texts),
             "args": vars(args)}
