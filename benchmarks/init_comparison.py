@@ -40,6 +40,8 @@ def main():
     ap.add_argument("--n-train", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=str(RESULTS_FILE))
+    ap.add_argument("--append", action="store_true",
+                    help="add these seeds' runs to the existing file (its settings must match)")
     args = ap.parse_args()
 
     import torch
@@ -54,6 +56,17 @@ def main():
             "load_start": os.getloadavg()[0], "split": repr(split), "n_test": len(split.test_texts),
             "args": vars(args)}
     runs, t0 = [], time.perf_counter()
+    if args.append:
+        from adalora_lite.init_experiment import load_init_results
+        old_meta, runs = load_init_results(args.out)
+        keys = ("steps", "batch_size", "max_length", "r", "lr", "n_train")
+        if any(old_meta["args"][k] != vars(args)[k] for k in keys):
+            raise SystemExit(f"--append: settings differ from the file's {[old_meta['args'][k] for k in keys]}")
+        if {r["seed"] for r in runs} & set(args.seeds):
+            raise SystemExit("--append: some of these seeds are already in the file")
+        meta = {**old_meta, "appended": old_meta.get("appended", []) + [
+            {"date": meta["date"], "command": meta["command"], "load_start": meta["load_start"]}]}
+        meta["args"]["seeds"] = sorted({r["seed"] for r in runs} | set(args.seeds))
     for seed in args.seeds:
         for init in args.inits:
             cfg = InitRunConfig(steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
