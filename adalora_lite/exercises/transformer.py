@@ -7,9 +7,8 @@ when right, and its text says why, or what to look at again.
     check_loop_order(steps)                 where allocator.update(step) goes in the training step
     check_attention_targets(targets)        target_modules that adapt exactly the 24 attention matrices
 """
-import math
 
-from .feedback import Feedback, not_a_number, unanswered
+from .feedback import Feedback, as_number, not_a_number, unanswered
 
 # MiniLM (BERT, 6 layers, hidden 384, FFN 1536) with a classification head: every nn.Linear.
 BLOCK = (("attention.self.query", 384, 384), ("attention.self.key", 384, 384),
@@ -30,14 +29,6 @@ def target_matches(name, targets):
     return any(name == t or name.endswith("." + t) for t in targets)
 
 
-def _as_number(answer):
-    if isinstance(answer, bool):
-        return None
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 def check_adalora_parameter_count(answer, *, init_r=6):
@@ -47,7 +38,7 @@ def check_adalora_parameter_count(answer, *, init_r=6):
         return unanswered(f"each matrix (d_out x d_in) gets P (d_out x r), lam (r) and Q (r x d_in); "
                           f"r = {init_r}; 6 layers of 4 attention matrices 384x384 and two FFN "
                           "matrices 384->1536 and 1536->384.")
-    value = _as_number(answer)
+    value = as_number(answer)
     if value is None:
         return not_a_number(answer)
     if value == expected:
