@@ -338,7 +338,7 @@ def _meta_lines(m):
     return [f"- measured: {m['date']} on {where}, device `{mc['device']}`",
             f"- command: `{m['command']}`",
             f"- load average (1/5/15 min) at start {m['load_average_at_start']}, at end "
-            f"{m.get('load_average_at_end')}: well above the core count means a shared, noisy machine"]
+            f"{m.get('load_average_at_end')} (above the core count: other work shared the machine)"]
 
 
 def render():
