@@ -96,7 +96,7 @@ R, TARGET_R, ALPHA = 8, 4, 16
 
 
 def step_time_models(device):
-    """The four contenders on identical MiniLM copies: {name: (model, step function)}."""
+    """The four contenders on identical MiniLM copies: ({name: step function}, tokenizer)."""
     import torch
     from peft import AdaLoraConfig, LoraConfig, get_peft_model
 
