@@ -7,7 +7,6 @@ when right, and its text says why, or what to look at again.
     check_loop_order(steps)                 where allocator.update(step) goes in the training step
     check_attention_targets(targets)        target_modules that adapt exactly the 24 attention matrices
 """
-
 from .feedback import Feedback, as_number, not_a_number, unanswered
 
 # MiniLM (BERT, 6 layers, hidden 384, FFN 1536) with a classification head: every nn.Linear.
@@ -27,8 +26,6 @@ def target_matches(name, targets):
     """PEFT's (and add_adapters') rule: a target matches a module named exactly so, or whose name
     ends with "." + target. So "dense" matches "bert.pooler.dense" too."""
     return any(name == t or name.endswith("." + t) for t in targets)
-
-
 
 
 def check_adalora_parameter_count(answer, *, init_r=6):
