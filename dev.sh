@@ -3,18 +3,27 @@
 #   bash dev.sh lab               JupyterLab on notebooks/
 #   bash dev.sh test [ARGS...]    the whole test suite; ARGS go to pytest
 #   bash dev.sh classroom [NB]    the dashboards as an app with code hidden (Voila), for a projector
-# TORCH_SPEC picks the torch to install first (default torch==2.13.0, a CPU build); PYTHON picks
-# the interpreter that creates .venv (default python3).
+#   bash dev.sh unit [ARGS...]    the unit tests only (no notebooks, no browser): a minute or two
+# TORCH_SPEC picks the torch to install first (default torch==2.13.0); PYTHON picks the interpreter
+# that creates .venv (default python3). TORCH_CPU=1 takes torch from PyTorch's CPU-only wheel index:
+# on Linux, PyPI's torch is the CUDA build (a multi-GB .venv). It is opt-in, never the default: CI
+# and these machines reach only the package registries, where a local CPU wheel is found anyway.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 VENV=.venv
 PY="$VENV/bin/python"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
+TORCH_INDEX=()
+if [ "${TORCH_CPU:-0}" = 1 ]; then
+    TORCH_INDEX=(--index-url https://download.pytorch.org/whl/cpu)
+fi
 
-# Everything runs offline; plotly renders as a JSON mimetype; str hashing is stable in kernels.
-# These match conftest.py, so notebooks behave the same in Lab, under nbconvert and under nbval.
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PLOTLY_RENDERER=plotly_mimetype PYTHONHASHSEED=0
+# The kernels' environment (offline, plotly as JSON, stable hashing), written once in notebook.env
+# and read by conftest.py too, so notebooks behave the same in Lab, under nbconvert and under nbval.
+set -a
+. ./notebook.env
+set +a
 
 # The browser test drives Debian's chromium (a browser download is impossible offline). As root
 # install it with apt; otherwise say how, and that test skips itself.
@@ -33,9 +42,9 @@ ensure_chromium() {
 bootstrap() {
     local extra="$1" stamp="$VENV/.installed-$1" want
     [ -x "$PY" ] || "${PYTHON:-python3}" -m venv "$VENV"
-    want="$("$PY" -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())') $TORCH_SPEC"
+    want="$("$PY" -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())') $TORCH_SPEC ${TORCH_INDEX[*]}"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        "$PY" -m pip install "$TORCH_SPEC"
+        "$PY" -m pip install ${TORCH_INDEX[@]+"${TORCH_INDEX[@]}"} "$TORCH_SPEC"
         "$PY" -m pip install -e ".[$extra]"
         echo "$want" > "$stamp"
     fi
@@ -54,13 +63,19 @@ case "${1:-}" in
         bootstrap test
         exec "$PY" -m pytest "$@"
         ;;
+    unit)
+        shift
+        bootstrap test
+        exec "$PY" -m pytest tests --ignore=tests/test_browser.py --ignore=tests/test_site.py \
+            --ignore=tests/test_foreign_numerics.py "$@"
+        ;;
     classroom)
         shift
         bootstrap lab
         exec "$VENV/bin/voila" "${1:-notebooks/classroom.ipynb}" --theme=light
         ;;
     *)
-        echo "usage: bash dev.sh lab | bash dev.sh test [pytest args...] | bash dev.sh classroom [notebook]" >&2
+        echo "usage: bash dev.sh lab | test [pytest args...] | unit [pytest args...] | classroom [notebook]" >&2
         exit 2
         ;;
 esac

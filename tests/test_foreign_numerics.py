@@ -1,0 +1,83 @@
+"""The notebooks again, under numeric kernels other than this machine's: what a student's laptop does.
+
+Students run Intel, AMD and Apple CPUs, other core counts and other BLAS builds; their last bits
+differ from the recording machine's. This test reruns every notebook under nbval in a subprocess
+with the kernels switched where one x86 machine can switch them (tests/NOTEBOOK_CONVENTIONS.md):
+
+- torch's vectorized ops one ATen capability level below the native one;
+- torch's MKL in conditional-numerical-reproducibility mode COMPATIBLE;
+- NumPy's SIMD dispatch narrowed to its baseline (NPY_DISABLE_CPU_FEATURES);
+- OpenBLAS's kernels for another core type, only where the environment has not set
+  OPENBLAS_CORETYPE (some processors need their preset value for correct results);
+- three threads instead of the machine's count.
+
+It then asserts that every notebook check still holds and that raw numbers really moved: a pass in
+which nothing changes would prove nothing.
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPABILITY_BELOW = {"AVX512": "avx2", "AVX2": "default"}  # torch's native level -> a lower one
+
+
+def foreign_env(environ):
+    """`environ` with numeric kernels switched away from this machine's defaults."""
+    import torch
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    env = dict(environ)
+    native = torch.backends.cpu.get_cpu_capability()
+    env["ATEN_CPU_CAPABILITY"] = CAPABILITY_BELOW.get(native, "default")
+    env["MKL_CBWR"] = "COMPATIBLE"
+    env["NPY_DISABLE_CPU_FEATURES"] = " ".join(f for f in __cpu_dispatch__ if __cpu_features__.get(f))
+    if platform.machine() in ("x86_64", "AMD64") and "OPENBLAS_CORETYPE" not in environ:
+        env["OPENBLAS_CORETYPE"] = "Sandybridge"
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = "3"
+    return env
+
+
+def run_notebooks(paths, report):
+    """nbval on `paths` under foreign_env; the CompletedProcess (its report written to `report`)."""
+    env = foreign_env(os.environ) | {"ADALORA_NUMERICS_REPORT": str(report)}
+    return subprocess.run([sys.executable, "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider",
+                           "-o", "console_output_style=classic"],
+                          cwd=ROOT, env=env, capture_output=True, text=True), env
+
+
+def test_foreign_env_switches_kernels_but_keeps_a_preset_openblas_coretype():
+    env = foreign_env({"OPENBLAS_CORETYPE": "Haswell"})
+    assert env["OPENBLAS_CORETYPE"] == "Haswell"  # never override what the environment set
+    assert env["MKL_CBWR"] == "COMPATIBLE" and env["OMP_NUM_THREADS"] == "3"
+    assert env["ATEN_CPU_CAPABILITY"] in ("avx2", "default")
+
+
+def test_notebooks_hold_under_foreign_numeric_kernels(tmp_path):
+    report = tmp_path / "numerics.json"
+    run, env = run_notebooks(["notebooks"], report)
+    switched = {k: env[k] for k in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "NPY_DISABLE_CPU_FEATURES",
+                                    "OPENBLAS_CORETYPE", "OMP_NUM_THREADS") if k in env}
+    assert run.returncode == 0, f"under {switched}:\n{run.stdout[-8000:]}{run.stderr[-2000:]}"
+    moved = json.loads(report.read_text())
+    print(f"under {switched}:")
+    for notebook, counts in sorted(moved.items()):
+        print(f"  {notebook}: {counts['moved']} of {counts['compared']} numbers moved, "
+              f"cells {counts['cells_moved']}")
+    assert sum(c["moved"] for c in moved.values()) > 0, "nothing moved: the switches did nothing"
+
+
+if __name__ == "__main__":
+    # python tests/test_foreign_numerics.py notebooks/02_intrinsic_dimension.ipynb [...]:
+    # one notebook's foreign pass while writing it; prints nbval's verdict and what moved.
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / "adalora-numerics.json"
+    done, _ = run_notebooks(sys.argv[1:] or ["notebooks"], out)
+    print(done.stdout[-20000:], done.stderr[-2000:])
+    print(out.read_text() if out.exists() else "no numbers compared")
+    sys.exit(done.returncode)
