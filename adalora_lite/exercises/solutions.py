@@ -1,0 +1,46 @@
+"""Reference solutions of the "write it yourself" exercises: AdaLoRA's scoring in a few NumPy lines.
+
+Read these only after trying (notebooks 05 and 06 ask for them). Each is the textbook form of one
+formula of the paper, one layer at a time; the library computes the same numbers for every layer
+at once (`adalora_lite.scoring`, `adalora_lite.schedule`), and `adalora_lite.exercises.write_it`
+checks a student's version against it.
+"""
+import numpy as np
+
+
+def sensitivity(w, grad):
+    """I(w) = |w * dL/dw| (the paper's eq. 8): the loss change if w were set to zero, to first order."""
+    return np.abs(w * grad)
+
+
+def smooth(ibar, ubar, i_now, beta1, beta2):
+    """One step of the paper's eq. (9) and (10): Ibar keeps beta1 of its past, Ubar tracks |I - Ibar|."""
+    ibar = beta1 * ibar + (1 - beta1) * i_now
+    ubar = beta2 * ubar + (1 - beta2) * np.abs(i_now - ibar)  # the Ibar just updated
+    return ibar, ubar
+
+
+def triplet_score(s_lambda, s_P, s_Q):
+    """S_i = s(lambda_i) + mean_j s(P_ji) + mean_j s(Q_ij) (the paper's eq. 7), one layer.
+
+    s_lambda: (r,)  s_P: (d_out, r), column i belongs to triplet i  s_Q: (r, d_in), row i
+    """
+    return s_lambda + s_P.mean(axis=0) + s_Q.mean(axis=1)
+
+
+def top_b_mask(scores, b):
+    """Keep exactly the b highest scores (ties: the lower index wins); True = kept."""
+    keep = np.zeros(len(scores), dtype=bool)
+    keep[np.argsort(-scores, kind="stable")[:b]] = True
+    return keep
+
+
+def cubic_budget(t, T, b0, bT, t_i, t_f):
+    """b(t) of the paper's cubic budget schedule: b0 for the t_i warm-up steps, then a cubic decay
+    to bT, reached at t = T - t_f and kept to the end. int() truncates, as the authors' code and
+    PEFT do (the paper writes no rounding)."""
+    if t <= t_i:
+        return b0
+    if t > T - t_f:
+        return bT
+    return int(bT + (b0 - bT) * (1 - (t - t_i) / (T - t_i - t_f)) ** 3)
