@@ -94,7 +94,8 @@ def check_triplet_score(fn, d_out=6, r=4, d_in=5):
         return error
     # the library's flat form: every entry tagged with its triplet and weighted 1, 1/d_out, 1/d_in
     entries = np.concatenate([s_lambda, s_P.ravel(), s_Q.ravel()])
-    triplet_of = np.concatenate([np.arange(r), np.tile(np.arange(r), d_out), np.repeat(np.arange(r), d_in)])
+    triplet_of = np.concatenate([np.arange(r), np.tile(np.arange(r), d_out),
+                                 np.repeat(np.arange(r), d_in)])
     weight_of = np.concatenate([np.ones(r), np.full(d_out * r, 1 / d_out), np.full(r * d_in, 1 / d_in)])
     expected = triplet_scores(entries, triplet_of, weight_of, r)
     wrong = _first_difference(got, expected, [
@@ -107,10 +108,10 @@ def check_triplet_score(fn, d_out=6, r=4, d_in=5):
                           "means keep a large d_in from drowning out lambda.")
 
 
-def check_top_b_mask(fn, b=3):
+def check_top_b_mask(fn, b=2):
     if fn is None:
         return unanswered("sort the scores from high to low and keep the first b.")
-    scores = np.array([0.3, 0.9, 0.1, 0.9, 0.5, 0.2, 0.7])  # a tie at the top on purpose
+    scores = np.array([0.3, 0.9, 0.1, 0.7, 0.5, 0.2, 0.7])  # a tie at the b-th score on purpose
     got, error = _call(fn, scores.copy(), b)
     if error is not None:
         return error
@@ -126,7 +127,8 @@ def check_top_b_mask(fn, b=3):
     if not np.array_equal(got, expected):
         index = int(np.argmax(got != expected))
         return Feedback(False, f"Entry {index} (score {scores[index]}) should be "
-                               f"{'kept' if expected[index] else 'masked'}.")
+                               f"{'kept' if expected[index] else 'masked'}: of tied scores, "
+                               "keep the one with the lower index (a stable sort).")
     return Feedback(True, f"Right: exactly b = {b} kept. PEFT thresholds at the b-th score "
                           "instead, so a tie there keeps fewer than b; an argsort never does.")
 
