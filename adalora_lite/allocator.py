@@ -10,14 +10,29 @@ produced it (the order PEFT's `update_and_allocate` expects). Per step:
 
 Vectorized: the weights and gradients of all layers are concatenated into one flat array, so the
 EMAs, the entry scores and the per-triplet sums are a handful of array operations whatever the
-number of adapted layers. The layers may be NumPy `reference.SVDLinear` or torch `nn.SVDLinear`:
-both expose `weights_and_grads()`, `apply_mask(keep)`, `mask`, `r`, `d_out` and `d_in`.
+number of adapted layers.
+
+The layer protocol. The layers may be NumPy `reference.SVDLinear` or torch `nn.SVDLinear`; the
+allocator reads and writes only these:
+
+    r, d_out, d_in           read: the shapes of P (d_out, r), lam (r,), Q (r, d_in)
+    weights_and_grads()      read: ((P, dP), (lam, dlam), (Q, dQ)), a grad None before backward
+    apply_mask(keep)         called: zero lam outside `keep` (r,) bool and record it in `mask`
+    mask                     read: (r,) bool, what the last masking kept
+    budget_applied           written: False while the allocator manages the layer and has not
+                             reached its final allocation, True once it has; a layer no allocator
+                             manages holds None. Saving or merging warns while it is False.
+
+With masking=False the allocator only scores (the EMAs and `triplet_scores()` every step, the
+schedule's phases ignored) and never calls apply_mask: to watch the scores of a run it must not
+change.
 """
 import warnings
 
 import numpy as np
 
-from .errors import ConfigError, NonFiniteGradientError, check_int, check_open_unit
+from .errors import (BudgetNotAppliedWarning, ConfigError, NonFiniteGradientError, check_int,
+                     check_open_unit)
 from .schedule import BudgetSchedule
 from .scoring import (as_like, entry_score, namespace, sensitivity, smooth, top_b_mask,
                       triplet_scores)
@@ -25,8 +40,9 @@ from .scoring import (as_like, entry_score, namespace, sensitivity, smooth, top_
 
 class RankAllocator:
     def __init__(self, layers, *, target_budget, total_steps, warmup_steps, final_steps,
-                 mask_interval=1, beta1=0.85, beta2=0.85):
-        """layers: {name: SVDLinear}, every adapted matrix of the model, in a fixed order."""
+                 mask_interval=1, beta1=0.85, beta2=0.85, masking=True):
+        """layers: {name: SVDLinear}, every adapted matrix of the model, in a fixed order.
+        masking=False: score every step and never mask (see the module docstring)."""
         self.layers = dict(layers)
         if not self.layers:
             raise ConfigError("layers must hold at least one SVDLinear adapter, got none")
@@ -37,17 +53,23 @@ class RankAllocator:
             target_budget=target_budget, warmup_steps=warmup_steps, final_steps=final_steps,
             mask_interval=mask_interval)
         self.budget = self.schedule.init_budget
+        self.masking = bool(masking)
         self.last_step = None  # the step of the last update(); None before the first
         self.ema = self.uncertainty = None  # (n_entries,) flat Ibar and Ubar, made on first use
         self._index = None
         self._warned_no_grad = set()
-        for layer in self.layers.values():
-            layer.budget_applied = False  # set True once the final allocation is in place
+        if self.masking:
+            for layer in self.layers.values():
+                layer.budget_applied = False  # set True once the final allocation is in place
 
     def update(self, step):
         """Score, and mask if the schedule says so, after optimizer step number `step`."""
         step = check_int("step", step, low=0 if self.last_step is None else self.last_step + 1)
         final_start = self.schedule.final_start
+        if not self.masking:
+            self._update_scores()
+            self.last_step = step
+            return self.budget
         if step < final_start:
             self._update_scores()
             self.budget = self.schedule.budget(step)
@@ -66,8 +88,9 @@ class RankAllocator:
 
     @property
     def frozen(self):
-        """True once the final allocation is fixed (the final phase has begun)."""
-        return self.last_step is not None and self.last_step >= self.schedule.final_start
+        """True once the final allocation is fixed (the final phase has begun); never without masking."""
+        return (self.masking and self.last_step is not None
+                and self.last_step >= self.schedule.final_start)
 
     def triplet_scores(self):
         """S (n_triplets,): every triplet's score, layers in order; zeros before the first update."""
@@ -99,6 +122,23 @@ class RankAllocator:
     def load_state_dict(self, state):
         self.ema, self.uncertainty = state["ema"], state["uncertainty"]
         self.budget, self.last_step = state["budget"], state["last_step"]
+
+    def flat_index(self):
+        """(triplet_of, weight_of, n_triplets): for every flat entry (layers in order, each as
+        P row-major, lam, Q row-major), the global triplet it belongs to and its weight in S_i."""
+        if self._index is None:
+            triplet_of, weight_of, offset = [], [], 0
+            for layer in self.layers.values():
+                ids = offset + np.arange(layer.r)
+                # Flat order per layer: P (d_out, r) row-major, lam (r,), Q (r, d_in) row-major.
+                triplet_of += [np.tile(ids, layer.d_out), ids, np.repeat(ids, layer.d_in)]
+                weight_of += [np.full(layer.d_out * layer.r, 1 / layer.d_out), np.ones(layer.r),
+                              np.full(layer.r * layer.d_in, 1 / layer.d_in)]
+                offset += layer.r
+            like = next(iter(self.layers.values())).weights_and_grads()[0][0]
+            self._index = (as_like(np.concatenate(triplet_of), like, dtype=_int64(like)),
+                           as_like(np.concatenate(weight_of), like), offset)
+        return self._index
 
     # ---------------------------------------------------------------- internals
     def _update_scores(self):
@@ -140,32 +180,11 @@ class RankAllocator:
         return (f"gradients reaching the allocator must be finite; NaN or inf in layer(s) {bad}. "
                 "Lower the learning rate or clip gradients before calling update().")
 
-    def flat_index(self):
-        """(triplet_of, weight_of, n_triplets): for every flat entry (layers in order, each as
-        P row-major, lam, Q row-major), the global triplet it belongs to and its weight in S_i."""
-        if self._index is None:
-            triplet_of, weight_of, offset = [], [], 0
-            for layer in self.layers.values():
-                ids = offset + np.arange(layer.r)
-                # Flat order per layer: P (d_out, r) row-major, lam (r,), Q (r, d_in) row-major.
-                triplet_of += [np.tile(ids, layer.d_out), ids, np.repeat(ids, layer.d_in)]
-                weight_of += [np.full(layer.d_out * layer.r, 1 / layer.d_out), np.ones(layer.r),
-                              np.full(layer.r * layer.d_in, 1 / layer.d_in)]
-                offset += layer.r
-            like = next(iter(self.layers.values())).weights_and_grads()[0][0]
-            self._index = (as_like(np.concatenate(triplet_of), like, dtype=_int64(like)),
-                           as_like(np.concatenate(weight_of), like), offset)
-        return self._index
-
     def _mask_to(self, budget):
         keep, offset = top_b_mask(self.triplet_scores(), budget), 0
         for layer in self.layers.values():
             layer.apply_mask(keep[offset:offset + layer.r])
             offset += layer.r
-
-
-class BudgetNotAppliedWarning(UserWarning):
-    """Adapters managed by a RankAllocator are used before its final allocation was applied."""
 
 
 def warn_if_budget_not_applied(layers, action):

@@ -1,4 +1,5 @@
-"""Input checks that fail early, with messages that name the parameter and the allowed range.
+"""What bad input raises and warns: checks that fail early, with messages that name the parameter
+and the allowed range; the two errors and the warning of the public API.
 
 Every public constructor calls these instead of letting a typo crash deep inside NumPy or torch.
 """
@@ -65,3 +66,7 @@ def _range(low, high):
 
 class NonFiniteGradientError(ValueError):
     """A NaN or inf gradient reached the allocator: scores built on it would rank nothing."""
+
+
+class BudgetNotAppliedWarning(UserWarning):
+    """Adapters managed by a RankAllocator are used before its final allocation was applied."""

@@ -11,9 +11,15 @@ import sys
 import numpy as np
 
 
+def is_torch(x):
+    """True for a torch tensor or module (an `adalora_lite.nn` adapter); never imports torch."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, (torch.Tensor, torch.nn.Module))
+
+
 def namespace(x):
-    """The array library `x` belongs to: numpy, or torch (imported only if the caller already did)."""
-    return np if isinstance(x, np.ndarray) else sys.modules["torch"]
+    """The array library `x` belongs to: torch for tensors and modules, numpy for anything else."""
+    return sys.modules["torch"] if is_torch(x) else np
 
 
 def sensitivity(weight, grad):
@@ -37,8 +43,17 @@ def entry_score(ema, uncertainty):
     return ema * uncertainty
 
 
+def layer_triplet_scores(s_P, s_lam, s_Q):
+    """The paper's eq. (7), the definition, for one layer: S_i = s(lambda_i) + mean_j s(P_ji) + mean_j s(Q_ij).
+
+    s_P (d_out, r), s_lam (r,), s_Q (r, d_in): the entry scores s(w) of P, lambda and Q.
+    Returns S (r,). `triplet_scores` computes the same for every layer at once (tested against this).
+    """
+    return s_lam + s_P.mean(axis=0) + s_Q.mean(axis=1)
+
+
 def triplet_scores(entry_scores, triplet_of, weight_of, n_triplets):
-    """S_i = s(lambda_i) + mean_j s(P_ji) + mean_j s(Q_ij), for every triplet of every layer.
+    """`layer_triplet_scores` for every triplet of every layer at once: the fast path, one bincount.
 
     entry_scores: (n,) s(w) of every adapter entry, flattened and concatenated
     triplet_of:   (n,) int, which global triplet each entry belongs to

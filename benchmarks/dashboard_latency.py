@@ -11,14 +11,10 @@ budget costs).
 import argparse
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from adalora_lite import trajectory as tr  # noqa: E402
-from adalora_lite.widgets.budget import BudgetDashboard  # noqa: E402
+from adalora_lite.labs import budget as tr
+from adalora_lite.widgets.budget import BudgetDashboard
 
 
 def main():

@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/init_comparison.py                      # defaults below
     .venv/bin/python benchmarks/init_comparison.py --seeds 0 1 2 --steps 40
 
-For every seed and every init in adalora_lite.data_aware_init.INITS ("standard", "pissa",
-"covariance"): `adalora_lite.init_experiment.run_init` (LoRA rank r on the 36 matrices + head,
+For every seed and every init in adalora_lite.labs.analysis.INIT_METHODS ("standard", "pissa",
+"covariance"): `adalora_lite.labs.analysis.run_init` (LoRA rank r on the 36 matrices + head,
 AdamW at a constant lr, the same batches for every init of a seed), then held-out accuracy on the
-tweet test set. Writes benchmarks/results/init_comparison.json (raw loss curves, accuracies,
+tweet test set. Writes adalora_lite/results/init_comparison.json (package data) (raw loss curves, accuracies,
 step-0 function change, per-matrix update analysis, machine/date/command/load), which notebook 08
 displays. CPU, a few minutes per run on a shared 2-core machine.
 """
@@ -16,22 +16,19 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from adalora_lite.data_aware_init import INITS  # noqa: E402
-from adalora_lite.init_experiment import (RESULTS_FILE, InitRunConfig, run_init,  # noqa: E402
-                                          save_init_results, summarize_runs)
-from adalora_lite.tweets import load_tweets  # noqa: E402
+from adalora_lite import results  # noqa: E402
+from adalora_lite.data import load_tweets  # noqa: E402
+from adalora_lite.labs.analysis import (INIT_METHODS, RESULTS_FILE, InitRunConfig,  # noqa: E402
+                                        run_init, save_init_results, summarize_runs)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--inits", nargs="+", default=list(INITS), choices=INITS)
+    ap.add_argument("--inits", nargs="+", default=list(INIT_METHODS), choices=INIT_METHODS)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-length", type=int, default=48)
@@ -39,7 +36,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--n-train", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default=str(RESULTS_FILE))
+    ap.add_argument("--out", default=str(results.path(RESULTS_FILE)))
     ap.add_argument("--append", action="store_true",
                     help="add these seeds' runs to the existing file (its settings must match)")
     args = ap.parse_args()
@@ -51,13 +48,13 @@ def main():
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, torch "
                        f"{torch.__version__}, {torch.get_num_threads()} threads)",
-            "threads_note": "each run_init limits torch and BLAS to one thread (adalora_lite.threads)",
+            "threads_note": "each run_init limits torch and BLAS to one thread (adalora_lite.labs.common)",
             "command": "python benchmarks/init_comparison.py " + " ".join(sys.argv[1:]),
             "load_start": os.getloadavg()[0], "split": repr(split), "n_test": len(split.test_texts),
             "args": vars(args)}
     runs, t0 = [], time.perf_counter()
     if args.append:
-        from adalora_lite.init_experiment import load_init_results
+        from adalora_lite.labs.analysis import load_init_results
         old_meta, runs = load_init_results(args.out)
         keys = ("steps", "batch_size", "max_length", "r", "lr", "n_train")
         if any(old_meta["args"][k] != vars(args)[k] for k in keys):

@@ -8,14 +8,10 @@ many triplets it misplaces, and the held-out loss of each method relative to the
     .venv/bin/python benchmarks/planted_recovery.py [--seeds 20] [--planted 1 4 2 5]
 """
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from adalora_lite.planted import allocation_error, compare_methods  # noqa: E402
+from adalora_lite.labs.budget import allocation_error, compare_methods
 
 
 def main():

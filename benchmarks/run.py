@@ -6,7 +6,8 @@ and the wall time of every notebook under nbval. One command, results in benchma
     .venv/bin/python benchmarks/run.py --only accuracy --seeds 0 1 2
     .venv/bin/python benchmarks/run.py --device cuda --only steptime allocator   # on a GPU
 
-Sections (each writes benchmarks/results/<section>.json; RESULTS.md is rebuilt from all of them,
+Sections (each writes benchmarks/results/<section>.json, the accuracy into the package data
+adalora_lite/results/minilm_tweets.json; RESULTS.md is rebuilt from all of them,
 so re-running one section keeps the others):
 
     steptime   one training step of MiniLM (batch 32 x 64 tokens): our LoRA, our AdaLoRA, PEFT LoRA,
@@ -14,7 +15,7 @@ so re-running one section keeps the others):
     allocator  the allocator alone (importance update, and update + masking) against PEFT's
                RankAllocator, for 36 and 144 adapted matrices, identical weights and gradients
     accuracy   notebook 07's comparison: linear probe, LoRA, AdaLoRA over several seeds
-               (results/minilm_tweets.json, which the notebook displays)
+               (adalora_lite/results/minilm_tweets.json, which the notebook displays)
     notebooks  wall and CPU time of `pytest --nbval` on each notebook
 """
 import argparse
@@ -30,12 +31,13 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from adalora_lite import results as recorded
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: notebooks/ and benchmarks/ (the library is installed)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "benchmarks" / "results"  # what only RESULTS.md reads
 SECTIONS = ("steptime", "allocator", "accuracy", "notebooks")
 
 
@@ -165,7 +167,7 @@ def _stepper(model, *, extra=None, after=None):
 def bench_steptime(args):
     import torch
 
-    from adalora_lite.tweets import load_tweets
+    from adalora_lite.data.tweets import load_tweets
 
     m = meta(args, "steptime", reps=args.reps, warmup=args.warmup, rank=R, target_rank=TARGET_R,
              batch="32 x 64 tokens", mask_interval=10)
@@ -277,8 +279,8 @@ def bench_accuracy(args):
     (mean over the last epoch; the test set is never used to choose), then every seed at that lr."""
     import numpy as np
 
-    from adalora_lite.finetune import COMPARISON_FILE, FinetuneConfig, finetune, save_results
-    from adalora_lite.tweets import load_tweets
+    from adalora_lite.labs.transformer import COMPARISON_FILE, FinetuneConfig, finetune, save_results
+    from adalora_lite.data.tweets import load_tweets
 
     split = load_tweets(n_train=args.n_train, seed=0)
     m = meta(args, "accuracy", split=repr(split), split_info=split.info, n_train=args.n_train,
@@ -306,7 +308,7 @@ def bench_accuracy(args):
             runs.append(first[method] if seed == args.seeds[0] else run(method, seed, chosen[method]))
     m.update(lr_sweep=sweep, chosen_lr=chosen)
     m["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    save_results(RESULTS / COMPARISON_FILE, runs, m)
+    save_results(recorded.path(COMPARISON_FILE), runs, m)
 
 
 # ------------------------------------------------------------------------------------ notebooks
@@ -373,9 +375,9 @@ def render():
                 a, b = rows[f"ours | {kind}"]["median"], rows[f"PEFT | {kind}"]["median"]
                 lines.append(f"| {n} | {kind} | {1e3 * a:.2f} | {1e3 * b:.2f} | {b / a:.2f}x |")
         lines.append("")
-    path = RESULTS / "minilm_tweets.json"
+    path = recorded.path("minilm_tweets.json")
     if path.exists():
-        from adalora_lite.finetune import load_results, summarize
+        from adalora_lite.labs.transformer import load_results, summarize
 
         m, runs = load_results(path)
         lines += ["## Notebook 07: MiniLM on tweets, held-out accuracy over seeds", ""] + _meta_lines(m) + [

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from adalora_lite import (ConfigError, NonFiniteGradientError, RankAllocator, entry_score,
-                          sensitivity, smooth, top_b_mask)
+                          layer_triplet_scores, sensitivity, smooth, top_b_mask)
 from adalora_lite.reference import MLP, train_step
 
 SCHEDULE = dict(total_steps=40, warmup_steps=4, final_steps=10, mask_interval=3)
@@ -71,8 +71,25 @@ def test_scores_are_the_papers_formula():
                 ema[(lname, pname)] = smooth(*prev, i, beta1=0.85, beta2=0.85)
     for lname, layer in model.layers.items():
         s = {p: entry_score(*ema[(lname, p)]) for p in ("P", "lam", "Q")}
-        expected = s["lam"] + s["P"].mean(axis=0) + s["Q"].mean(axis=1)
+        expected = layer_triplet_scores(s["P"], s["lam"], s["Q"])  # the definition, eq. (7)
+        np.testing.assert_allclose(expected, s["lam"] + s["P"].mean(axis=0) + s["Q"].mean(axis=1))
         np.testing.assert_allclose(alloc.layer_scores()[lname], expected, rtol=1e-12)
+
+
+def test_masking_false_scores_every_step_and_never_masks():
+    """The explicit flag: the same scores as a masking allocator's, no mask, through every phase."""
+    model, twin = tiny_model(), tiny_model()
+    watcher = RankAllocator(model.layers, target_budget=5, masking=False, **SCHEDULE)
+    masker = RankAllocator(twin.layers, target_budget=5, **SCHEDULE)
+    x, y = batch()
+    for t in range(1, 41):
+        train_step(model, x, y, lr=0.3, allocator=watcher, step=t)
+        if t <= SCHEDULE["warmup_steps"]:  # before any masking both runs are the same run
+            train_step(twin, x, y, lr=0.3, allocator=masker, step=t)
+            np.testing.assert_array_equal(watcher.triplet_scores(), masker.triplet_scores())
+    assert all(layer.mask.all() for layer in model.layers.values())
+    assert watcher.last_step == 40 and not watcher.frozen and watcher.budget == 12
+    assert all(layer.budget_applied is None for layer in model.layers.values())
 
 
 def test_a_masked_triplet_can_come_back():

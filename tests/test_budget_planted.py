@@ -1,10 +1,10 @@
-"""adalora_lite.planted: the planted-rank task, the regression step, training and the comparison."""
+"""adalora_lite.labs.budget: the planted-rank task, the regression step, training and the comparison."""
 import numpy as np
 import pytest
 
 from adalora_lite import ConfigError, orthogonality_penalty
-from adalora_lite.planted import (allocation_error, build_model, compare_methods,
-                                  make_planted_task, mse, train)
+from adalora_lite.labs.budget import (allocation_error, compare_methods, make_planted_task, mse,
+                                  planted_model, train_planted)
 from adalora_lite.reference import LoRALinear, SVDLinear, train_step
 
 
@@ -41,23 +41,23 @@ def test_bad_planted_ranks_are_rejected(ranks):
 def test_frozen_network_is_worse_than_the_teacher():
     task = make_planted_task((1, 2), width=8, seed=0)
     assert task.start_loss() > 0.05
-    teacher = build_model(task, adapter="lora", r=1)
+    teacher = planted_model(task, adapter="lora", r=1)
     for layer, d in zip(teacher.layers.values(), task.deltas):
         layer.weight = layer.weight + d
     assert task.loss(teacher) < 1e-20
 
 
-def test_build_model_uniform_and_per_layer_ranks():
+def test_planted_model_uniform_and_per_layer_ranks():
     task = make_planted_task((1, 4, 2), width=8, seed=0)
-    uniform = build_model(task, adapter="svd", r=3)
+    uniform = planted_model(task, adapter="svd", r=3)
     assert [l.r for l in uniform.layers.values()] == [3, 3, 3]
     assert all(isinstance(l, SVDLinear) and l.scale == 1.0 for l in uniform.layers.values())
-    per_layer = build_model(task, adapter="lora", r=(1, 4, 2), alpha=8)
+    per_layer = planted_model(task, adapter="lora", r=(1, 4, 2), alpha=8)
     assert [l.r for l in per_layer.layers.values()] == [1, 4, 2]
     assert [l.scale for l in per_layer.layers.values()] == [8.0, 2.0, 4.0]
     assert all(isinstance(l, LoRALinear) for l in per_layer.layers.values())
     with pytest.raises(ConfigError):
-        build_model(task, adapter="lora", r=(1, 2))
+        planted_model(task, adapter="lora", r=(1, 2))
 
 
 def test_mse_gradient_matches_finite_differences():
@@ -75,7 +75,7 @@ def test_mse_gradient_matches_finite_differences():
 
 def test_train_step_with_mse_reports_the_regularized_objective_and_learns():
     task = make_planted_task((1, 2), width=8, seed=0)
-    model = build_model(task, adapter="svd", r=3, seed=0)
+    model = planted_model(task, adapter="svd", r=3, seed=0)
     for layer in model.layers.values():  # make R(P, Q) non-zero
         layer.P *= 1.1
     x, y = task.X_train[:32], task.Y_train[:32]
@@ -99,7 +99,7 @@ def test_train_adalora_ends_at_the_target_budget_and_reports_the_lambdas_before_
         assert np.all(lam[~mask] == 0) and np.array_equal(lam[mask], before[mask])
         seen.append(step)
 
-    res = train(task, adapter="svd", r=4, target_budget=3, total_steps=60, warmup_steps=10,
+    res = train_planted(task, adapter="svd", r=4, target_budget=3, total_steps=60, warmup_steps=10,
                 final_steps=20, callback=callback)
     assert seen == list(range(1, 61))
     assert sum(res.ranks.values()) == 3
@@ -109,7 +109,7 @@ def test_train_adalora_ends_at_the_target_budget_and_reports_the_lambdas_before_
 
 def test_train_lora_keeps_its_ranks_and_counts_parameters():
     task = make_planted_task((1, 2), width=8, seed=0)
-    res = train(task, adapter="lora", r=(1, 2), total_steps=20, method="oracle")
+    res = train_planted(task, adapter="lora", r=(1, 2), total_steps=20, method="oracle")
     assert res.method == "oracle" and res.ranks == {"layers.0": 1, "layers.1": 2}
     assert res.n_params == 3 * 16 and res.allocator is None
 
@@ -139,7 +139,7 @@ def test_compare_methods_runs_three_methods_per_seed_at_the_same_budget():
 def test_default_setting_recovers_the_planted_allocation_and_beats_uniform_lora():
     """The notebook's headline, seed 0: AdaLoRA finds (1, 4, 2, 5) and ends far below LoRA r=3."""
     task = make_planted_task()
-    ada = train(task, adapter="svd", r=8, target_budget=task.total_rank, seed=0)
-    lora = train(task, adapter="lora", r=task.total_rank // 4, seed=0)
+    ada = train_planted(task, adapter="svd", r=8, target_budget=task.total_rank, seed=0)
+    lora = train_planted(task, adapter="lora", r=task.total_rank // 4, seed=0)
     assert tuple(ada.ranks.values()) == task.planted_ranks
     assert ada.test_loss < 0.2 * lora.test_loss

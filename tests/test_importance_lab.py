@@ -1,9 +1,10 @@
-"""adalora_lite.importance_lab: the replayed scores are the library's, and the measures measure."""
+"""adalora_lite.labs.importance: the replayed scores are the library's, and the measures measure."""
 import numpy as np
 import pytest
 
-from adalora_lite import RankAllocator, importance_lab as lab
-from adalora_lite.digits_task import mirrored_digits_task
+from adalora_lite import RankAllocator
+from adalora_lite.labs import importance as lab
+from adalora_lite.labs.digits import mirrored_digits_task
 from adalora_lite.reference import MLP, train_step
 
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from adalora_lite import importance_lab as lab
-from adalora_lite.digits_task import mirrored_digits_task
+from adalora_lite.labs import importance as lab
+from adalora_lite.labs.digits import mirrored_digits_task
 from adalora_lite.viz import importance as viz
 
 

@@ -4,8 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from adalora_lite import importance_lab as lab
-from adalora_lite.digits_task import mirrored_digits_task
+from adalora_lite.labs import importance as lab
+from adalora_lite.labs.digits import mirrored_digits_task
 from adalora_lite.viz.importance import STEP_EVERY
 from adalora_lite.widgets.importance import ImportancePanel
 

@@ -5,7 +5,7 @@ import torch
 
 from adalora_lite import nn as ann
 from adalora_lite import reference
-from adalora_lite.data_aware_init import (INITS, ROW_NORM, apply_init, collect_input_covariances,
+from adalora_lite.labs.analysis import (INIT_METHODS, ROW_NORM, apply_init, collect_input_covariances,
                                           covariance_init, effective_weight, input_covariance,
                                           pissa_init, top_eigen, top_singular)
 from adalora_lite.errors import ConfigError
@@ -155,7 +155,7 @@ def test_collect_input_covariances_numpy_mlp_and_torch_model_agree():
 
 def test_apply_init_and_errors():
     np_layer, t_layer, W = pair()
-    assert INITS == ("standard", "pissa", "covariance")
+    assert INIT_METHODS == ("standard", "pissa", "covariance")
     with pytest.raises(ConfigError):
         apply_init({"a": np_layer}, "nope")
     with pytest.raises(ConfigError):

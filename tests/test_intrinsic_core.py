@@ -1,10 +1,10 @@
-"""adalora_lite.intrinsic: subspace training stays in its subspace, d90 follows its definition,
+"""adalora_lite.labs.intrinsic: subspace training stays in its subspace, d90 follows its definition,
 and a fine-tuning update is measured, not assumed."""
 import numpy as np
 import pytest
 import torch
 
-from adalora_lite.intrinsic import (MLP, SweepResult, accuracy, class_split, find_d90,
+from adalora_lite.labs.intrinsic import (FlatMLP, SweepResult, accuracy, class_split, find_d90,
                                     intrinsic_dimension_sweep, pretrain_finetune,
                                     random_projection, train, truncated_update_accuracy)
 
@@ -18,7 +18,7 @@ def _blobs(n=240, seed=0, classes=3, dim=8):
 
 
 def test_mlp_flat_layout():
-    mlp = MLP((8, 5, 3))
+    mlp = FlatMLP((8, 5, 3))
     assert mlp.num_params == 8 * 5 + 5 + 5 * 3 + 3
     theta = mlp.init(0)
     (W1, b1), (W2, b2) = mlp.unflatten(theta)
@@ -43,7 +43,7 @@ def test_random_projection_has_unit_columns_and_is_seeded():
 
 def test_subspace_training_moves_theta_only_inside_the_subspace():
     X, y, _, _ = _blobs()
-    mlp = MLP((8, 6, 3))
+    mlp = FlatMLP((8, 6, 3))
     theta0 = mlp.init(0)
     P = random_projection(mlp.num_params, 4, seed=1)
     res = train(mlp, theta0, X, y, P=P, steps=50, lr=0.1)
@@ -57,7 +57,7 @@ def test_subspace_training_moves_theta_only_inside_the_subspace():
 
 def test_full_training_learns_separable_blobs():
     X, y, Xt, yt = _blobs()
-    mlp = MLP((8, 16, 3))
+    mlp = FlatMLP((8, 16, 3))
     res = train(mlp, mlp.init(0), X, y, steps=100, lr=1e-2)
     assert res.z is None and res.num_trained == mlp.num_params
     assert accuracy(mlp, res.theta, Xt, yt) > 0.9
@@ -75,7 +75,7 @@ def test_find_d90_definition():
 
 def test_sweep_accuracy_grows_with_d_and_is_reproducible():
     data = _blobs(seed=2)
-    mlp = MLP((8, 8, 3))
+    mlp = FlatMLP((8, 8, 3))
     theta0 = mlp.init(0)
     kw = dict(steps=60, progress=False)
     a = intrinsic_dimension_sweep(mlp, theta0, data, [1, 30], **kw)
@@ -94,7 +94,7 @@ def test_class_split_relabels_in_order():
 
 def test_pretrain_finetune_delta_and_truncation():
     a, b = _blobs(seed=3), _blobs(seed=4)
-    mlp = MLP((8, 12, 12, 3))
+    mlp = FlatMLP((8, 12, 12, 3))
     res = pretrain_finetune(mlp, a, b, pretrain_steps=60, finetune_steps=60)
     assert res.accuracy_pre_on_a > 0.9 and res.accuracy_ft_on_b > 0.9
     assert [d.shape for d in res.delta] == [(12, 8), (12, 12), (3, 12)]

@@ -3,7 +3,7 @@ import numpy as np
 
 from adalora_lite.exercises.intrinsic import (check_d_at_fraction, check_subspace_counts,
                                               check_update_energy)
-from adalora_lite.intrinsic import SweepResult
+from adalora_lite.labs.intrinsic import SweepResult
 
 SWEEP = SweepResult([5, 10, 50, 100], [0.3, 0.6, 0.9, 0.95], 0.96, 2410)
 

@@ -1,7 +1,7 @@
 """adalora_lite.viz.intrinsic: the figures draw the sweep, the references and d90."""
 import pytest
 
-from adalora_lite.intrinsic import SweepResult
+from adalora_lite.labs.intrinsic import SweepResult
 from adalora_lite.viz.intrinsic import (intrinsic_dimension_figure, relative_sweeps_figure,
                                         truncated_update_figure)
 

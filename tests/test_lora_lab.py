@@ -1,11 +1,12 @@
-"""adalora_lite.lora_lab: the task, LoRA's initialisation, NumPy/torch agreement, the scale alpha/r,
+"""adalora_lite.labs.lora: the task, LoRA's initialisation, NumPy/torch agreement, the scale alpha/r,
 the sweeps, merging and swapping."""
 import numpy as np
 import pytest
 import torch
 
 from adalora_lite import ConfigError
-from adalora_lite import lora_lab as L
+from adalora_lite.data import mirror_digits
+from adalora_lite.labs import lora as L
 from adalora_lite.nn import find_adapters, merge_adapters, unmerge_adapters
 
 
@@ -31,9 +32,9 @@ def test_task_is_a_real_shift(task):
 
 def test_mirror_digits_flips_rows_and_is_an_involution(task):
     X = task.X_test[:5]
-    M = L.mirror_digits(X)
+    M = mirror_digits(X)
     np.testing.assert_array_equal(M.reshape(-1, 8, 8)[:, 2, :], X.reshape(-1, 8, 8)[:, 2, ::-1])
-    np.testing.assert_array_equal(L.mirror_digits(M), X)
+    np.testing.assert_array_equal(mirror_digits(M), X)
     assert task.mirrored().weights is task.weights
 
 
@@ -57,9 +58,9 @@ def test_lora_starts_exactly_at_the_pretrained_network(task):
     np.testing.assert_allclose(task.frozen_logits(task.X_test), L.predict(model, task.X_test), atol=1e-12)
 
 
-def test_init_comparison_explains_b_zero(task):
-    rows = L.init_comparison(task)
-    lora, zeros, rand = (rows[k] for k in L.INITS)
+def test_start_comparison_explains_b_zero(task):
+    rows = L.start_comparison(task)
+    lora, zeros, rand = (rows[k] for k in L.STARTS)
     assert lora["output_change"] == 0 and lora["grad_A"] == 0 and lora["grad_B"] > 0.1
     assert zeros["grad_A"] == 0 and zeros["grad_B"] == 0  # stuck: no gradient ever
     assert rand["output_change"] > 0.5 and rand["grad_A"] > 0  # starts elsewhere

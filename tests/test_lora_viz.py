@@ -3,7 +3,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from adalora_lite.lora_lab import LRSweep, RankAblation
+from adalora_lite.labs.lora import LRSweep, RankAblation
 from adalora_lite.viz import lora as V
 
 RANKS = (1, 2, 4, 8)

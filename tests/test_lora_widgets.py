@@ -55,7 +55,7 @@ def test_rank_must_be_offered(fake_gains):
 
 
 def test_panel_on_the_real_task_shows_a_flat_alpha_over_r_curve():
-    from adalora_lite.lora_lab import digits_lora_task
+    from adalora_lite.labs.lora import digits_lora_task
 
     panel = W.ScalePanel(digits_lora_task(), alpha=8, r=4, ranks=(1, 4, 16), seeds=(0, 1, 2))
     over_r, plain = np.asarray(panel.figure.data[2].y), np.asarray(panel.figure.data[3].y)

@@ -4,7 +4,7 @@ import pytest
 
 from adalora_lite.exercises.rank import (Feedback, check_breakeven_rank, check_rank_for_error,
                                          check_tail_error)
-from adalora_lite.lowrank import LowRankApprox
+from adalora_lite.labs.rank import LowRankApprox
 
 
 def test_placeholder_does_not_raise_and_is_not_correct():

@@ -1,9 +1,9 @@
-"""adalora_lite.lowrank: Eckart-Young, effective ranks and parameter counts."""
+"""adalora_lite.labs.rank: Eckart-Young, effective ranks and parameter counts."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from adalora_lite.lowrank import (LowRankApprox, best_rank_r, breakeven_rank, energy_rank,
+from adalora_lite.labs.rank import (LowRankApprox, best_rank_r, breakeven_rank, energy_rank,
                                   entropy_effective_rank, full_param_count, lowrank_param_count,
                                   numerical_rank, random_like, random_rank_r_error,
                                   relative_tail_error, singular_values, stable_rank, tail_error)

@@ -3,7 +3,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from adalora_lite.lowrank import LowRankApprox, singular_values
+from adalora_lite.labs.rank import LowRankApprox, singular_values
 from adalora_lite.viz.rank import (compression_figure, compression_readout,
                                    cumulative_energy_figure, eckart_young_figure, spectrum_figure,
                                    update_compression_figure)

@@ -1,8 +1,8 @@
 """adalora_lite.exercises.svd: right answers pass, wrong ones get a helpful message, none raise."""
 import pytest
 
-from adalora_lite import svd_lab
-from adalora_lite.digits_task import mirrored_digits_task
+from adalora_lite.labs import svd as svd_lab
+from adalora_lite.labs.digits import mirrored_digits_task
 from adalora_lite.exercises import svd as ex
 
 

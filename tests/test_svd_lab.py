@@ -1,9 +1,10 @@
-"""adalora_lite.svd_lab and digits_task: the experiments behind notebook 04 measure what they claim."""
+"""adalora_lite.labs.svd and digits_task: the experiments behind notebook 04 measure what they claim."""
 import numpy as np
 import pytest
 
-from adalora_lite import svd_lab
-from adalora_lite.digits_task import mirror_digits, mirrored_digits_task
+from adalora_lite.labs import svd as svd_lab
+from adalora_lite.data import mirror_digits
+from adalora_lite.labs.digits import mirrored_digits_task
 from adalora_lite.reference import SVDLinear
 
 
@@ -13,7 +14,7 @@ def task():
 
 
 def test_task_is_a_real_domain_shift(task):
-    assert task.dims == (64, 32, 10)
+    assert task.sizes == (64, 32, 10)
     assert task.source_accuracy > 0.9  # the frozen network knows mirrored digits...
     assert task.start_accuracy < 0.6  # ...and gets only about half of the upright ones
     x = task.X_test[:5]

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from adalora_lite import svd_lab
-from adalora_lite.digits_task import mirrored_digits_task
+from adalora_lite.labs import svd as svd_lab
+from adalora_lite.labs.digits import mirrored_digits_task
 from adalora_lite.viz import svd as viz
 
 

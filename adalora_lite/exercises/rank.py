@@ -9,7 +9,7 @@ when right, and its text (what the notebook shows) says why, or what to look at 
 """
 import math
 
-from ..lowrank import breakeven_rank, full_param_count, lowrank_param_count, tail_error
+from ..labs.rank import breakeven_rank, full_param_count, lowrank_param_count, tail_error
 from .feedback import Feedback, as_number, not_a_number, unanswered
 
 

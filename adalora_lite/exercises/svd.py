@@ -11,7 +11,7 @@ on a placeholder or a malformed answer.
 import numpy as np
 
 from ..reference import SVDLinear
-from ..svd_lab import lambda_sv_gap, param_counts
+from ..labs.svd import lambda_sv_gap, param_counts
 from .feedback import Feedback, as_number, unanswered
 
 

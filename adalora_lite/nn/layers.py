@@ -87,6 +87,7 @@ class SVDLinear(_Adapter):
             raise ConfigError(f"init must be 'orthogonal' or 'gaussian', got {init!r}")
         nn.init.zeros_(self.lam)
         self.register_buffer("mask", torch.ones(self.r, dtype=torch.bool, device=self.lam.device))
+        self.budget_applied = None  # a RankAllocator sets False, then True (see allocator.py)
 
     def adapter_output(self, x):
         return ((x @ self.Q.T) * self.lam) @ self.P.T * self.scale
@@ -94,7 +95,7 @@ class SVDLinear(_Adapter):
     def delta_weight(self):
         return self.scale * (self.P * self.lam) @ self.Q  # (d_out, d_in)
 
-    # -- the protocol the shared RankAllocator uses (the NumPy SVDLinear has the same two methods)
+    # -- the layer protocol of the shared RankAllocator (allocator.py; the NumPy SVDLinear has it too)
     def weights_and_grads(self):
         return tuple((w.detach(), w.grad) for w in (self.P, self.lam, self.Q))
 

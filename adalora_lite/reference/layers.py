@@ -90,6 +90,7 @@ class SVDLinear(_Adapter):
             raise ConfigError(f"init must be 'orthogonal' or 'gaussian', got {init!r}")
         self.lam = np.zeros(self.r, dtype=dtype)
         self.mask = np.ones(self.r, dtype=bool)  # True: the triplet survived the last masking
+        self.budget_applied = None  # a RankAllocator sets False, then True (see allocator.py)
 
     def params(self):
         return {"P": self.P, "lam": self.lam, "Q": self.Q}
@@ -110,7 +111,7 @@ class SVDLinear(_Adapter):
                       "Q": du.T @ x}
         return dh @ self.weight + du @ self.Q
 
-    # -- the protocol the shared RankAllocator uses (the torch SVDLinear has the same two methods)
+    # -- the layer protocol of the shared RankAllocator (allocator.py; the torch SVDLinear has it too)
     def weights_and_grads(self):
         """((P, dP), (lam, dlam), (Q, dQ)); a grad is None if backward has not run."""
         return tuple((w, self.grads.get(name)) for name, w in self.params().items())

@@ -7,17 +7,24 @@ regularizer, an SGD step on the adapters, then the allocator (importance, budget
 """
 import numpy as np
 
+from ..errors import ConfigError
 from ..regularizer import orthogonality_grad, orthogonality_penalty
 from .layers import LoRALinear, SVDLinear
 
 
 class MLP:
     def __init__(self, weights, biases, *, adapter="svd", r, alpha, rng=None, **adapter_kwargs):
-        """weights[k] (d_{k+1}, d_k) and biases[k] are the frozen "pretrained" layers."""
+        """weights[k] (d_{k+1}, d_k) and biases[k] are the frozen "pretrained" layers.
+
+        r and alpha: one value for every layer, or a sequence with one per layer. The layers draw
+        their initial factors from one generator, in layer order.
+        """
         cls = {"svd": SVDLinear, "lora": LoRALinear}[adapter]
         rng = np.random.default_rng(rng)
-        self.layers = {f"layers.{k}": cls(w, b, r=r, alpha=alpha, rng=rng, **adapter_kwargs)
-                       for k, (w, b) in enumerate(zip(weights, biases))}
+        weights = list(weights)
+        ranks, alphas = per_layer("r", r, len(weights)), per_layer("alpha", alpha, len(weights))
+        self.layers = {f"layers.{k}": cls(w, b, r=rk, alpha=ak, rng=rng, **adapter_kwargs)
+                       for k, (w, b, rk, ak) in enumerate(zip(weights, biases, ranks, alphas))}
 
     def forward(self, x):
         *hidden, last = self.layers.values()
@@ -33,6 +40,16 @@ class MLP:
         for layer, a in zip(reversed(hidden), reversed(self._activations)):
             dx = layer.backward(dx * (1 - a ** 2))  # tanh' = 1 - tanh^2
         return dx
+
+
+def per_layer(name, value, n_layers):
+    """`value` repeated for `n_layers` layers, or a sequence that already has one per layer."""
+    if np.isscalar(value):
+        return (value,) * n_layers
+    value = tuple(value)
+    if len(value) != n_layers:
+        raise ConfigError(f"{name} needs one value per layer ({n_layers}), got {value!r}")
+    return value
 
 
 def cross_entropy(logits, labels):

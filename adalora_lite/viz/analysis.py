@@ -11,9 +11,8 @@
 import numpy as np
 import plotly.graph_objects as go
 
-from ..data_aware_init import INITS
-from ..init_experiment import summarize_runs
-from ..update_analysis import QUANTITIES, report_grid
+from ..labs.analysis import INIT_METHODS, QUANTITIES, report_grid, summarize_runs
+from .style import TEMPLATE
 
 INIT_LABELS = {"standard": "standard (A random, B = 0)",
                "pissa": "PiSSA (W0's top singular triplets, residual W0)",
@@ -33,7 +32,7 @@ def _smooth(y, window):
 def init_loss_figure(runs, *, window=5, title=None):
     """Mean training loss over seeds (trailing mean over `window` steps), band = min..max over seeds."""
     fig = go.Figure()
-    for init in INITS:
+    for init in INIT_METHODS:
         curves = [_smooth(r["losses"], window) for r in runs if r["init"] == init]
         if not curves:
             continue
@@ -49,7 +48,7 @@ def init_loss_figure(runs, *, window=5, title=None):
                   annotation_text="ln 2 (chance)", annotation_position="top right")
     fig.update_layout(title=title or f"Training loss over the first steps (trailing mean of {window} steps)",
                       xaxis_title="training step (batch of tweets)", yaxis_title="cross-entropy (nats)",
-                      template="plotly_white", height=420, legend=dict(font=dict(size=10)))
+                      template=TEMPLATE, height=420, legend=dict(font=dict(size=10)))
     return fig
 
 
@@ -68,7 +67,7 @@ def init_accuracy_figure(runs, *, title="Held-out accuracy at equal budget, one 
     fig.add_hline(y=50, line_dash="dot", line_color="gray", annotation_text="chance (balanced classes)",
                   annotation_position="bottom right")
     fig.update_layout(title=title, xaxis_title="initialization", yaxis_title="test accuracy (%)",
-                      template="plotly_white", height=400)
+                      template=TEMPLATE, height=400)
     return fig
 
 
@@ -96,7 +95,7 @@ def quantity_heatmap(report, key, *, title=None, decimals=2, zmin=None, zmax=Non
         hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
     fig.update_layout(title=title or QUANTITIES.get(key, key),
                       xaxis_title="encoder layer (1 = next to the embeddings, 6 = top)",
-                      yaxis_title="adapted matrix", yaxis_autorange="reversed", template="plotly_white",
+                      yaxis_title="adapted matrix", yaxis_autorange="reversed", template=TEMPLATE,
                       height=360)
     return fig
 
@@ -116,7 +115,7 @@ def update_spectrum_figure(entry, name, *, title=None):
                   annotation_position="top right")
     fig.update_layout(title=title or f"Spectrum of Delta W: {name} (given rank r = {entry['r']})",
                       xaxis_title="singular value index i", yaxis_title="sigma_i / sigma_1 (relative)",
-                      yaxis_range=[0, 1.05], template="plotly_white", height=340, showlegend=False)
+                      yaxis_range=[0, 1.05], template=TEMPLATE, height=340, showlegend=False)
     return fig
 
 

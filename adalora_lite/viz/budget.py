@@ -16,25 +16,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..schedule import BudgetSchedule
+from .style import TEMPLATE, batched
 
 KEPT = "#0072B2"  # blue  (Okabe-Ito palette: distinguishable with colour-blindness)
 MASKED = "#E69F00"  # orange
 PLANTED = "#555555"
 LAMBDA_FLOOR = 1e-4  # |lambda| below this is drawn at this height on the log axis (hover: exact)
-TEMPLATE = "plotly_white"  # as the rest of the suite
 PHASES = (("warm-up", "rgba(0,114,178,0.10)"), ("final", "rgba(230,159,0,0.15)"))
-
-
-def _batch(fig):
-    return fig.batch_update() if isinstance(fig, go.FigureWidget) else _NoBatch()
-
-
-class _NoBatch:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ------------------------------------------------------------------ the cubic schedule
@@ -61,7 +49,7 @@ def schedule_figure(schedule, step=None):
 def update_schedule_figure(fig, schedule, step=None):
     steps, budgets = schedule_curve(schedule)
     T, t_w, t_f = schedule.total_steps, schedule.warmup_steps, schedule.final_start
-    with _batch(fig):
+    with batched(fig):
         fig.data[0].x, fig.data[0].y = steps, budgets
         if step is None:
             fig.data[1].x, fig.data[1].y = [], []
@@ -166,7 +154,7 @@ def _lambda_range(trajectory):
 def retarget_lambda_figure(fig, trajectory, step):
     """Show another trajectory with the same r (same bar positions): data, y range, sigma line."""
     sigma = _sigma(trajectory)
-    with _batch(fig):
+    with batched(fig):
         update_lambda_figure(fig, trajectory, step)
         fig.layout.yaxis.range = _lambda_range(trajectory)
         fig.layout.shapes[-1].update(y0=sigma, y1=sigma)
@@ -175,7 +163,7 @@ def retarget_lambda_figure(fig, trajectory, step):
 
 def update_lambda_figure(fig, trajectory, step):
     bars = lambda_bars(trajectory, step)
-    with _batch(fig):
+    with batched(fig):
         for trace in fig.data[:2]:
             b = bars[trace.name]
             trace.x, trace.y, trace.customdata = b["x"], b["y"], b["customdata"]
@@ -230,7 +218,7 @@ def retarget_rank_figure(fig, trajectory, step):
     """Show a trajectory with the same layers and steps: its budget and loss curves, and `step`."""
     bx, by = step_curve(trajectory.budgets)
     lx, ly = step_curve(trajectory.test_losses)
-    with _batch(fig):
+    with batched(fig):
         fig.data[2].x, fig.data[2].y = bx, by
         fig.data[4].x, fig.data[4].y = lx, ly
         update_rank_figure(fig, trajectory, step)
@@ -238,7 +226,7 @@ def retarget_rank_figure(fig, trajectory, step):
 
 def update_rank_figure(fig, trajectory, step):
     ranks = trajectory.ranks(step)
-    with _batch(fig):
+    with batched(fig):
         fig.data[0].y = [ranks[n] for n in trajectory.layer_names]
         fig.data[3].x, fig.data[3].y = [step], [int(trajectory.budgets[step])]
         fig.data[5].x, fig.data[5].y = [step], [float(trajectory.test_losses[step])]

@@ -13,7 +13,8 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 from scipy.stats import spearmanr
 
-from ..importance_lab import ranking_stability
+from ..labs.importance import ranking_stability
+from .style import TEMPLATE
 from .svd import sig
 
 SCORE_COLORS = {"|λ|": "#1f77b4", "sensitivity I": "#7f7f7f", "smoothed Ī·Ū": "#2ca02c"}
@@ -51,7 +52,7 @@ def score_traces_figure(run, scores):
         fig.update_yaxes(type="log", row=1, col=n + 1)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="score (log scale)", row=1, col=1)
-    fig.update_layout(title=traces_title(run), height=420, width=1150, template="plotly_white",
+    fig.update_layout(title=traces_title(run), height=420, width=1150, template=TEMPLATE,
                       margin=dict(t=80, b=50),
                       legend=dict(title="triplet", font=dict(size=10)))
     return fig
@@ -77,7 +78,7 @@ def stability_figure(run, scores, beta1=None, beta2=None):
                         line=dict(color=SCORE_COLORS.get(name)))
         lowest = min(lowest, float(np.nanmin(rho)))
     fig.update_layout(title=stability_title(run, scores, beta1, beta2), height=360,
-                      template="plotly_white",
+                      template=TEMPLATE,
                       margin=dict(t=80, b=50), xaxis_title="training step t",
                       yaxis=dict(title="Spearman ρ(ranking at t−1, ranking at t)",
                                  range=[min(0.4, np.floor(lowest * 10) / 10), 1.02]),
@@ -103,7 +104,7 @@ def stability_heatmap(table, beta1s, beta2s):
     fig.update_layout(title=("Ranking stability of Ī·Ū for each (β₁, β₂): "
                              "mean Spearman ρ of consecutive steps"),
                       xaxis_title="β₂ (uncertainty EMA)", yaxis_title="β₁ (sensitivity EMA)",
-                      height=380, template="plotly_white", margin=dict(t=60, b=50))
+                      height=380, template=TEMPLATE, margin=dict(t=60, b=50))
     return fig
 
 
@@ -131,7 +132,7 @@ def score_terms_figure(terms):
     fig.update_yaxes(type="log", title_text="Sᵢ", row=1, col=1)
     fig.update_yaxes(title_text="fraction of Sᵢ", range=[0, 1], row=1, col=2)
     fig.update_xaxes(title_text="triplet")
-    fig.update_layout(barmode="stack", height=420, template="plotly_white",
+    fig.update_layout(barmode="stack", height=420, template=TEMPLATE,
                       margin=dict(t=80, b=50),
                       title="Sᵢ = s(λᵢ) + mean s(P.ᵢ) + mean s(Qᵢ.), with s = Ī·Ū, at the last step",
                       legend=dict(title="term"))
@@ -151,6 +152,6 @@ def predictiveness_figure(truth, finals):
         fig.update_xaxes(type="log", title_text=f"{name} (log)", row=1, col=n + 1)
     fig.update_yaxes(title_text="loss increase when masked (nats)", row=1, col=1)
     fig.update_layout(title="Does the score rank triplets like masking them really does?",
-                      height=380, template="plotly_white", margin=dict(t=80, b=50),
+                      height=380, template=TEMPLATE, margin=dict(t=80, b=50),
                       showlegend=False)
     return fig

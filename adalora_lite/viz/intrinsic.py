@@ -8,10 +8,11 @@
 import plotly.graph_objects as go
 
 from .rank import KEPT_COLOR
+from .style import TEMPLATE
 
 
 def intrinsic_dimension_figure(sweep, *, title=None):
-    """sweep: an adalora_lite.intrinsic.SweepResult."""
+    """sweep: an adalora_lite.labs.intrinsic.SweepResult."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=sweep.dims, y=sweep.accuracy, mode="lines+markers",
                              name="train only z (d numbers)", line=dict(color=KEPT_COLOR)))
@@ -30,7 +31,7 @@ def intrinsic_dimension_figure(sweep, *, title=None):
     fig.update_layout(title=title or "Training in a random d-dimensional subspace: theta = theta0 + P z",
                       xaxis_title="subspace dimension d (log scale)", xaxis_type="log",
                       yaxis_title="test accuracy (fraction correct)", yaxis_range=[0, 1.02],
-                      legend_title="what is trained", template="plotly_white")
+                      legend_title="what is trained", template=TEMPLATE)
     return fig
 
 
@@ -47,7 +48,7 @@ def relative_sweeps_figure(sweeps, *, fraction=0.9, title="Does pretraining lowe
                   annotation_text=f"{fraction:.0%} of full training", annotation_position="bottom right")
     fig.update_layout(title=title, xaxis_title="subspace dimension d (log scale)", xaxis_type="log",
                       yaxis_title="accuracy / full-training accuracy", yaxis_range=[0, 1.05],
-                      legend_title="task, starting point", template="plotly_white")
+                      legend_title="task, starting point", template=TEMPLATE)
     return fig
 
 
@@ -62,5 +63,5 @@ def truncated_update_figure(ranks, accuracies, full_accuracy, *,
                   annotation_position="bottom right")
     fig.update_layout(title=title, xaxis_title="rank r kept in every hidden layer's Delta W",
                       yaxis_title="task-B test accuracy (fraction correct)", yaxis_range=[0, 1.02],
-                      legend_title="weights", template="plotly_white")
+                      legend_title="weights", template=TEMPLATE)
     return fig

@@ -13,6 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .style import TEMPLATE
+
 SCALING_LABELS = {"alpha/r": "scale alpha/r (LoRA)", "alpha": "scale alpha (no division by r)"}
 SCALING_COLORS = {"alpha/r": "#1f77b4", "alpha": "#d62728"}
 RANK_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
@@ -28,7 +30,7 @@ def loss_curves_figure(curves, *, title="Training loss", xaxis_title="step",
                                  line=dict(dash="solid" if k == 0 else "dash", width=4 if k == 0 else 2)))
     fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title,
                       yaxis_type="log" if log_y else "linear", legend_title="run",
-                      template="plotly_white")
+                      template=TEMPLATE)
     return fig
 
 
@@ -75,7 +77,7 @@ def scale_figure(alpha, r, ranks, gains, *, lr=None):
     fig.update_yaxes(type="log", title_text="scale (multiplies B A)", row=1, col=1)
     fig.update_yaxes(title_text=f"loss decrease after one step{step} (nats)", row=1, col=2)
     fig.update_layout(title=_scale_title(alpha, r), legend_title="scaling",
-                      template="plotly_white", height=420)
+                      template=TEMPLATE, height=420)
     return fig
 
 
@@ -131,7 +133,7 @@ def lr_sweep_figure(sweep, *, max_loss=None, title="Final training loss against 
     fig.update_yaxes(title_text="training loss after the run (nats)", row=1, col=1)
     if max_loss is not None:
         fig.update_yaxes(range=[None, np.log10(max_loss)])
-    fig.update_layout(title=title, legend_title="rank", template="plotly_white", height=420)
+    fig.update_layout(title=title, legend_title="rank", template=TEMPLATE, height=420)
     return fig
 
 
@@ -156,5 +158,5 @@ def rank_ablation_figure(ablation, *, title="LoRA rank ablation: digits 0-4 -> a
                   annotation_text="frozen pretrained network", annotation_position="top right")
     fig.update_xaxes(type="log", tickvals=ranks, title_text="rank r")
     fig.update_layout(title=title, yaxis_title="test accuracy (%)", legend_title="run",
-                      template="plotly_white", height=420)
+                      template=TEMPLATE, height=420)
     return fig

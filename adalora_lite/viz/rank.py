@@ -11,7 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..lowrank import full_param_count
+from ..labs.rank import full_param_count
+from .style import TEMPLATE
 
 KEPT_COLOR = "#1f77b4"
 DROPPED_COLOR = "#bbbbbb"
@@ -45,7 +46,7 @@ def spectrum_figure(spectra, *, title="Singular values", normalize=False, log_y=
     fig.update_layout(title=title, xaxis_title="index i (largest singular value first)",
                       yaxis_title="s_i / s_1 (unitless)" if normalize else "singular value s_i",
                       yaxis_type="log" if log_y else "linear", legend_title="matrix",
-                      template="plotly_white")
+                      template=TEMPLATE)
     return fig
 
 
@@ -69,7 +70,7 @@ def cumulative_energy_figure(spectra, *, title="How fast the energy accumulates"
     fig.update_layout(title=title,
                       xaxis_title="rank r / min(d, k)" if relative_rank else "rank r",
                       yaxis_title="fraction of ||W||_F^2 kept", yaxis_range=[0, 1.02],
-                      legend_title="matrix", template="plotly_white")
+                      legend_title="matrix", template=TEMPLATE)
     return fig
 
 
@@ -86,7 +87,7 @@ def eckart_young_figure(ranks, measured, tail, random=None, *,
         fig.add_trace(go.Scatter(x=ranks, y=random, mode="lines+markers",
                                  name="random rank-r projection", line=dict(color="#d62728")))
     fig.update_layout(title=title, xaxis_title="rank r", yaxis_title="Frobenius error (pixel units)",
-                      legend_title="error", template="plotly_white")
+                      legend_title="error", template=TEMPLATE)
     return fig
 
 
@@ -130,7 +131,7 @@ def compression_figure(approx, r, *, step=2):
                       legend=dict(title="spectrum", x=1.0, xanchor="right", y=1.0,
                                   bgcolor="rgba(255,255,255,0.7)"),
                       height=380, width=1050, margin=dict(t=90, l=20, r=20, b=40),
-                      template="plotly_white")
+                      template=TEMPLATE)
     return fig
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..svd_lab import lambda_sv_gap
+from ..labs.svd import lambda_sv_gap
+from .style import TEMPLATE
 
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 VARIANT_COLORS = {"LoRA": "#7f7f7f", "SVD, orthogonal init": "#1f77b4",
@@ -47,7 +48,7 @@ def orthogonality_figure(run):
                         line=dict(color=color, dash="dash"))
     fig.update_layout(
         title=f"Distance from orthonormal P and Q during training ({_run_label(run)})",
-        xaxis_title="training step", height=380, template="plotly_white",
+        xaxis_title="training step", height=380, template=TEMPLATE,
         margin=dict(t=60, b=50),
         yaxis=dict(title="Frobenius norm (log scale)", type="log", range=[-3, 1.3]),
         legend=dict(title="layer: quantity"))
@@ -71,7 +72,7 @@ def singular_values_figure(run, step=-1):
                 marker_color="#ff7f0e")
     gap_text = ", ".join(f"{name} {gaps[name]:.3f}" for name in run.layer_names)
     fig.update_layout(
-        barmode="group", height=380, template="plotly_white",
+        barmode="group", height=380, template=TEMPLATE,
         margin=dict(t=80, b=50),
         title=(f"λ vs the singular values they stand for, step {int(run.steps[i])} "
                f"({_run_label(run)})<br><sup>relative gap ||sort|λ| − σ|| / ||σ||: {gap_text}</sup>"),
@@ -103,7 +104,7 @@ def gamma_summary_figure(sweep):
     fig.update_yaxes(title_text="fraction correct", row=1, col=3)
     fig.update_xaxes(title_text="γ (regularizer weight)")
     fig.update_layout(title="After 300 steps: what the regularizer weight γ buys, and costs",
-                      height=380, template="plotly_white", margin=dict(t=80, b=50),
+                      height=380, template=TEMPLATE, margin=dict(t=80, b=50),
                       legend=dict(title="P, Q init"))
     return fig
 
@@ -130,7 +131,7 @@ def regrowth_figure(rg):
     fig.update_yaxes(title_text="gradient magnitude", row=1, col=2)
     fig.update_layout(
         title=f"Removed after step {rg.mask_at}: the masked triplet grows back, the pruned doublet is gone",
-        height=440, template="plotly_white", margin=dict(t=80, b=50),
+        height=440, template=TEMPLATE, margin=dict(t=80, b=50),
         legend=dict(orientation="h", y=-0.3))
     return fig
 
@@ -161,7 +162,7 @@ def revival_figure(run, event):
     fig.update_layout(
         title=(f"{event.layer} triplet {event.index}: masked after step {event.masked_at}, "
                f"kept again after steps {event.revived_at}–{event.kept_until} (red: masked)"),
-        height=500, template="plotly_white", margin=dict(t=80, b=50),
+        height=500, template=TEMPLATE, margin=dict(t=80, b=50),
         legend=dict(orientation="h", y=-0.15))
     return fig
 
@@ -195,7 +196,7 @@ def init_figure(comparison):
     fig.update_yaxes(title_text="cross-entropy (nats)", row=1, col=1)
     fig.update_yaxes(title_text="Frobenius norm of ΔW", row=1, col=2)
     fig.update_layout(title="Same data, same learning rate: how fast each parameterization starts",
-                      height=380, template="plotly_white", margin=dict(t=80, b=50),
+                      height=380, template=TEMPLATE, margin=dict(t=80, b=50),
                       legend=dict(title="adapter"))
     return fig
 

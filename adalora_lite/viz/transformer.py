@@ -10,7 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..finetune import allocation_summary, rank_grid, summarize
+from ..labs.transformer import allocation_summary, rank_grid, summarize
+from .style import TEMPLATE
 
 METHOD_LABELS = {"probe": "linear probe (frozen encoder)", "lora": "LoRA (uniform rank)",
                  "adalora": "AdaLoRA (adaptive rank)"}
@@ -31,7 +32,7 @@ def rank_heatmap(ranks, *, title="Final rank of each adapted matrix", zmax=None,
         hovertemplate="%{y}, %{x}: rank %{text}<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="encoder layer (1 = next to the embeddings, 6 = top)",
                       yaxis_title="adapted matrix", yaxis_autorange="reversed",
-                      template="plotly_white", height=380)
+                      template=TEMPLATE, height=380)
     return fig
 
 
@@ -50,7 +51,7 @@ def allocation_bars(ranks, *, title="Mean rank per matrix: by module type and by
     fig.update_yaxes(title_text="mean rank (triplets per matrix)", row=1, col=2)
     fig.update_xaxes(title_text="matrix (red: feed-forward, blue: attention)", row=1, col=1)
     fig.update_xaxes(title_text="encoder layer (1 = bottom)", row=1, col=2)
-    fig.update_layout(title=title, template="plotly_white", height=360)
+    fig.update_layout(title=title, template=TEMPLATE, height=360)
     return fig
 
 
@@ -72,7 +73,7 @@ def accuracy_figure(runs, *, title="Held-out accuracy, one dot per seed", chance
         fig.add_hline(y=100 * chance, line_dash="dot", line_color="gray",
                       annotation_text="chance (balanced classes)", annotation_position="bottom right")
     fig.update_layout(title=title, xaxis_title="method", yaxis_title="test accuracy (%)",
-                      template="plotly_white", legend_title="runs", height=420)
+                      template=TEMPLATE, legend_title="runs", height=420)
     return fig
 
 

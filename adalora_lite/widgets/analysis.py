@@ -14,8 +14,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from ..errors import ConfigError
-from ..finetune import MODULES
-from ..update_analysis import QUANTITIES
+from ..labs.transformer import MODULES
+from ..labs.analysis import QUANTITIES
 from ..viz.analysis import quantity_heatmap, update_readout, update_spectrum_figure
 
 _NAME = re.compile(r"(?:^|\.)layer\.(\d+)\.(.+)$")

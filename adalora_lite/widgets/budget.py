@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from ..errors import ConfigError
 from ..schedule import BudgetSchedule
-from ..trajectory import TrajectoryParams, recorded
+from ..labs.budget import TrajectoryParams, recorded
 from ..viz.budget import (lambda_figure, rank_figure, retarget_lambda_figure,
                           retarget_rank_figure, schedule_figure, update_lambda_figure,
                           update_rank_figure, update_schedule_figure)

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from scipy.stats import spearmanr
 
-from ..importance_lab import (SCORE_NAMES, all_scores, ranking_stability, smoothed_scores,
+from ..labs.importance import (SCORE_NAMES, all_scores, ranking_stability, smoothed_scores,
                               topb_turnover)
 from ..viz.importance import (stability_title, traces_title, score_traces_figure,
                               stability_figure, traces_data)

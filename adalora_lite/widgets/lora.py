@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from ..errors import ConfigError
-from ..lora_lab import SCALINGS, first_step_gain
+from ..labs.lora import SCALINGS, first_step_gain
 from ..viz.lora import scale_figure, scale_readout, update_scale_figure
 
 RANKS = (1, 2, 4, 8, 16, 32)

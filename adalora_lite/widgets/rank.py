@@ -7,7 +7,7 @@
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from ..lowrank import LowRankApprox
+from ..labs.rank import LowRankApprox
 from ..viz.rank import compression_figure, compression_readout, update_compression_figure
 
 

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
-from ..svd_lab import lambda_sv_gap
+from ..labs.svd import lambda_sv_gap
 from ..viz.svd import orthogonality_figure, singular_values_figure, update_figure
 
 

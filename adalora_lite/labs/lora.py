@@ -5,14 +5,14 @@ frozen. The new task is all ten digits: the frozen network gets none of 5-9 righ
 have real work to do. Everything here trains that network's LoRA adapters, through the NumPy
 reference (`adalora_lite.reference`) or the PyTorch path (`adalora_lite.nn.add_adapters`).
 
-    digits_lora_task()          -> LoRATask (cached: pretraining runs once per process)
-    LoRATask.torch_model()      a fresh, frozen copy of the pretrained network (TanhMLP)
-    LoRATask.lora_model(r=...)  the same with LoRA adapters on every layer (add_lora)
-    LoRATask.reference_model()  the NumPy reference MLP with LoRA adapters, same frozen weights
-    LoRATask.mirrored()         the same network and labels, images flipped: a second task
+    digits_lora_task()          -> digits.DigitsTask (cached: pretraining runs once per process)
+    DigitsTask.torch_model()    a fresh, frozen copy of the pretrained network (nn.MLP, no adapters)
+    DigitsTask.lora_model(r=...)  the same with LoRA adapters on every layer (add_lora)
+    DigitsTask.reference_model()  the NumPy reference MLP with LoRA adapters, same frozen weights
+    DigitsTask.mirrored()       the same network and labels, images flipped: a second task
     add_lora(model, r, alpha, scaling)   adapters with the scale alpha/r, or alpha (no division)
     parameter_count(d_out, d_in, r)      LoRA's (d_out + d_in) r against full d_out d_in
-    init_comparison(task, ...)           B = 0 against the alternatives, before training
+    start_comparison(task, ...)          B = 0 against the other starts (STARTS), before training
     train_adam(model, task, ...)         train what requires grad, Adam, reproducible minibatches
     train_twins(task, ...)               the same LoRA run in NumPy and torch, step by step
     lr_sweep(task, ...)                  final loss over (scaling, rank, learning rate)
@@ -23,55 +23,25 @@ reference (`adalora_lite.reference`) or the PyTorch path (`adalora_lite.nn.add_a
 """
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import reference
-from .data import load_digits_split
-from .errors import ConfigError, check_int, check_positive
-from .nn import add_adapters, find_adapters
-from .threads import single_thread
+from .. import reference
+from ..data import load_digits_split
+from ..errors import ConfigError, check_int, check_positive
+from ..nn import MLP as TorchMLP
+from ..nn import add_adapters, find_adapters, trainable_parameter_count
+from .common import memoize, single_thread
+from .common import progress as progress_bar
+from .digits import DigitsTask, predict  # noqa: F401  (predict: notebook 03 calls lab.predict)
+from .rank import adapter_param_count, full_param_count
 
 OLD_CLASSES = (0, 1, 2, 3, 4)
 SCALINGS = ("alpha/r", "alpha")
 
-
-
-class TanhMLP(nn.Module):
-    """logits = L_last(tanh(... tanh(L_0(x)))): the torch twin of `reference.MLP` without adapters.
-
-    Its linear layers are named "layers.0", "layers.1", ... as the reference's, so an adapter of one
-    side finds its twin on the other by name.
-    """
-
-    def __init__(self, sizes, dtype=torch.float64):
-        super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(a, b, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:]))
-
-    def forward(self, x):
-        *hidden, last = self.layers
-        for layer in hidden:
-            x = torch.tanh(layer(x))
-        return last(x)
-
-    @classmethod
-    def from_arrays(cls, weights, biases):
-        sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
-        model = cls(sizes)
-        with torch.no_grad():
-            for layer, w, b in zip(model.layers, weights, biases):
-                layer.weight.copy_(torch.tensor(np.asarray(w)))  # a copy: w may be read-only
-                layer.bias.copy_(torch.tensor(np.asarray(b)))
-        return model
-
-    def arrays(self):
-        """(weights, biases) as float64 NumPy arrays, (d_out, d_in) and (d_out,)."""
-        return (tuple(layer.weight.detach().numpy().copy() for layer in self.layers),
-                tuple(layer.bias.detach().numpy().copy() for layer in self.layers))
 
 
 def add_lora(model, *, r, alpha, scaling="alpha/r", targets=None):
@@ -85,113 +55,31 @@ def add_lora(model, *, r, alpha, scaling="alpha/r", targets=None):
         raise ConfigError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
     if targets is None:
         targets = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    adapters = {}
+    ranks = {}
     for name in targets:
         base = model.get_submodule(name)
-        rank = min(r, base.out_features, base.in_features)
-        adapters.update(add_adapters(model, [name], adapter="lora", r=rank, alpha=alpha))
-    # add_adapters freezes everything but its own adapter: unfreeze all adapters again.
-    for adapter in adapters.values():
-        adapter.A.requires_grad_(True)
-        adapter.B.requires_grad_(True)
-        if scaling == "alpha":
+        ranks[name] = min(r, base.out_features, base.in_features)
+    adapters = add_adapters(model, targets, adapter="lora", r=ranks, alpha=alpha)
+    if scaling == "alpha":
+        for adapter in adapters.values():
             adapter.scale = float(alpha)
     return adapters
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, so it can key caches
-class LoRATask:
-    weights: tuple  # frozen "pretrained" weights (d_out, d_in), float64
-    biases: tuple
-    X_train: np.ndarray  # (n, 64) all ten digits, pixels in [0, 1]: the new task
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-
-    @property
-    def sizes(self):
-        return (self.weights[0].shape[1],) + tuple(w.shape[0] for w in self.weights)
-
-    def mirrored(self):
-        """The same frozen network and labels, every image flipped left-right: a second task for
-        a second adapter."""
-        return LoRATask(self.weights, self.biases, mirror_digits(self.X_train), self.y_train,
-                        mirror_digits(self.X_test), self.y_test)
-
-    def frozen_logits(self, X):
-        """The pretrained network's logits in NumPy, the reference's exact arithmetic without adapters."""
-        *hidden, last = zip(self.weights, self.biases)
-        for w, b in hidden:
-            X = np.tanh(X @ w.T + b)
-        return X @ last[0].T + last[1]
-
-    def torch_model(self):
-        """A fresh copy of the pretrained network, every parameter frozen."""
-        return TanhMLP.from_arrays(self.weights, self.biases).requires_grad_(False)
-
-    def lora_model(self, *, r, alpha, scaling="alpha/r", seed=0):
-        """(model, adapters): the pretrained network with LoRA on every layer; A drawn after
-        torch.manual_seed(seed), B = 0."""
-        model = self.torch_model()
-        torch.manual_seed(seed)
-        return model, add_lora(model, r=r, alpha=alpha, scaling=scaling)
-
-    def reference_model(self, *, r, alpha, seed=0):
-        """The NumPy reference MLP with LoRA adapters (r <= 10, the head's width)."""
-        return reference.MLP(self.weights, self.biases, adapter="lora", r=r, alpha=alpha,
-                             rng=np.random.default_rng(seed))
-
-    def batches(self, steps, batch_size=128, seed=0):
-        """`steps` arrays of training indices, reproducible, without replacement within a batch."""
-        rng = np.random.default_rng(seed)
-        n = len(self.X_train)
-        return [rng.choice(n, batch_size, replace=False) for _ in range(steps)]
-
-    def split(self, split="test", classes=None):
-        X, y = {"test": (self.X_test, self.y_test), "train": (self.X_train, self.y_train)}[split]
-        if classes is not None:
-            keep = np.isin(y, classes)
-            X, y = X[keep], y[keep]
-        return X, y
-
-    def accuracy(self, model, split="test", classes=None):
-        """Fraction right on a split (optionally only the digits in `classes`)."""
-        X, y = self.split(split, classes)
-        return float((predict(model, X).argmax(axis=1) == y).mean())
-
-    def loss(self, model, split="train"):
-        X, y = self.split(split)
-        return float(reference.cross_entropy(predict(model, X), y)[0])
-
-
-def mirror_digits(X):
-    """X (n, 64) of 8x8 images, each flipped left-right (a copy)."""
-    X = np.asarray(X)
-    return X.reshape(-1, 8, 8)[:, :, ::-1].reshape(X.shape).copy()
-
-
-def predict(model, X):
-    """Logits (n, 10) as a NumPy array, from a torch module or a reference MLP."""
-    if isinstance(model, nn.Module):
-        with torch.no_grad():
-            return model(torch.as_tensor(X)).numpy()
-    return model.forward(X)
-
-
-@lru_cache(maxsize=2)
+@memoize(maxsize=2)
 def digits_lora_task(seed=0, hidden=(64, 64), steps=400, lr=1e-2):
     """Pretrain the tanh MLP on digits 0-4 (Adam, minibatches of 128; about a second), freeze it,
-    and return the ten-digit task."""
+    and return the ten-digit task (a `digits.DigitsTask`)."""
     X_train, X_test, y_train, y_test = load_digits_split()
     old = np.isin(y_train, OLD_CLASSES)
     torch.manual_seed(seed)
-    model = TanhMLP((X_train.shape[1], *hidden, 10))  # initialised under the seed
-    old_task = LoRATask((), (), X_train[old], y_train[old], X_test, y_test)  # data only
+    model = TorchMLP.from_sizes((X_train.shape[1], *hidden, 10))  # initialised under the seed
+    old_task = DigitsTask((), (), X_train[old], y_train[old], X_test, y_test)  # data only
     train_adam(model, old_task, steps=steps, lr=lr, seed=seed)
     weights, biases = model.arrays()
     for a in weights + biases:
         a.setflags(write=False)
-    return LoRATask(weights, biases, X_train, y_train, X_test, y_test)
+    return DigitsTask(weights, biases, X_train, y_train, X_test, y_test)
 
 
 def train_adam(model, task, *, steps, lr, batch_size=128, seed=0, stop_above=1e3):
@@ -225,16 +113,16 @@ def parameter_count(d_out, d_in, r):
     """{'full': d_out d_in, 'lora': (d_out + d_in) r, 'fraction': lora / full} for one layer."""
     d_out, d_in = check_int("d_out", d_out, low=1), check_int("d_in", d_in, low=1)
     r = check_int("r", r, low=1, high=min(d_out, d_in))
-    full, lora = d_out * d_in, (d_out + d_in) * r
+    full, lora = full_param_count(d_out, d_in), adapter_param_count(d_out, d_in, r, "lora")
     return {"full": full, "lora": lora, "fraction": lora / full}
 
 
 # -- why B = 0 ---------------------------------------------------------------------------------------
 
-INITS = ("B = 0, A random (LoRA)", "A = B = 0", "A and B random")
+STARTS = ("B = 0, A random (LoRA)", "A = B = 0", "A and B random")
 
 
-def init_comparison(task, *, r=4, alpha=8.0, seed=0):
+def start_comparison(task, *, r=4, alpha=8.0, seed=0):
     """The three ways to start A and B, on the NumPy reference, before any training:
 
     {init: {"output_change": max |logits - pretrained logits| on the test set,
@@ -246,7 +134,7 @@ def init_comparison(task, *, r=4, alpha=8.0, seed=0):
     """
     frozen = task.frozen_logits(task.X_test)
     rows = {}
-    for init in INITS:
+    for init in STARTS:
         ref = task.reference_model(r=r, alpha=alpha, seed=seed)
         rng = np.random.default_rng(seed + 1)
         for layer in ref.layers.values():
@@ -277,7 +165,7 @@ class TwinRun:
     max_loss_diff: float  # max over steps of |numpy - torch|
     max_weight_diff: float  # max over layers of |B A (numpy) - B A (torch)| after training
     ref: object  # the trained reference.MLP
-    net: nn.Module  # the trained TanhMLP with adapters
+    net: nn.Module  # the trained torch MLP with adapters
 
 
 def train_twins(task, *, r=4, alpha=8.0, lr=0.25, steps=100, batch_size=128, seed=0):
@@ -348,7 +236,7 @@ def lr_sweep(task, *, ranks=(1, 4, 16), lrs=None, alpha=8.0, scalings=SCALINGS, 
     lrs = 2.0 ** np.arange(-12, -2) if lrs is None else np.asarray(lrs, dtype=float)
     final = np.full((len(scalings), len(ranks), len(lrs)), np.inf)
     grid = [(i, j, k) for i in range(len(scalings)) for j in range(len(ranks)) for k in range(len(lrs))]
-    for i, j, k in _progress(grid, progress, "lr sweep"):
+    for i, j, k in progress_bar(grid, progress, "lr sweep"):
         model, _ = task.lora_model(r=ranks[j], alpha=alpha, scaling=scalings[i], seed=seed)
         losses = train_adam(model, task, steps=steps, lr=float(lrs[k]), batch_size=batch_size, seed=seed)
         if np.isfinite(losses[-1]):
@@ -400,18 +288,19 @@ def rank_ablation(task, *, ranks=(1, 2, 4, 8, 16), alpha=8.0, lr=1e-2, steps=300
     acc = np.zeros((len(ranks), len(seeds)))
     params = []
     runs = [(j, s) for j in range(len(ranks)) for s in range(len(seeds))]
-    for j, s in _progress(runs + [(None, 0)], progress, "rank ablation"):
+    for j, s in progress_bar(runs + [(None, 0)], progress, "rank ablation"):
         if j is None:  # full fine-tuning, for reference
             model = task.torch_model().requires_grad_(True)
             train_adam(model, task, steps=steps, lr=lr, seed=seeds[0])
             full_acc = task.accuracy(model)
-            full_params = sum(p.numel() for p in model.parameters())
+            full_params = trainable_parameter_count(model)
             continue
         model, adapters = task.lora_model(r=ranks[j], alpha=alpha, seed=seeds[s])
         train_adam(model, task, steps=steps, lr=lr, seed=seeds[s])
         acc[j, s] = task.accuracy(model)
         if s == 0:
-            params.append(sum(a.A.numel() + a.B.numel() for a in adapters.values()))
+            params.append(sum(adapter_param_count(a.d_out, a.d_in, a.r, "lora")
+                              for a in adapters.values()))
     return RankAblation(tuple(ranks), acc, tuple(params), task.accuracy(task.torch_model()),
                         full_acc, full_params)
 
@@ -456,11 +345,3 @@ def swap_adapter(adapter, A, B):
 def adapter_state(model):
     """{name: (A, B)} copies of every adapter's factors: what a task's LoRA checkpoint holds."""
     return {name: (a.A.detach().clone(), a.B.detach().clone()) for name, a in find_adapters(model).items()}
-
-
-def _progress(items, progress, desc):
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc)

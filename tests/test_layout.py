@@ -1,0 +1,55 @@
+"""The layout tells the architecture: a small core at the package root, importable with NumPy
+alone; the course in sub-packages; no library module reads the repository checkout."""
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import adalora_lite
+
+PACKAGE = Path(adalora_lite.__file__).parent
+CORE = {"__init__", "errors", "schedule", "scoring", "regularizer", "allocator"}
+SUBPACKAGES = {"reference", "nn", "data", "labs", "results", "viz", "widgets", "exercises"}
+TOPICS = {"rank", "intrinsic", "lora", "svd", "importance", "budget", "transformer", "analysis"}
+
+
+def test_the_package_root_holds_only_the_core_and_the_subpackages():
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert modules == CORE and packages == SUBPACKAGES
+
+
+def test_labs_has_one_module_per_topic_named_like_viz_widgets_and_exercises():
+    labs = {m.name for m in pkgutil.iter_modules([str(PACKAGE / "labs")])}
+    assert labs == TOPICS | {"digits", "common"}
+    for sub in ("viz", "widgets", "exercises"):
+        names = {m.name for m in pkgutil.iter_modules([str(PACKAGE / sub)])}
+        assert names - {"style", "feedback", "solutions", "write_it"} <= TOPICS, sub
+
+
+def test_the_core_imports_and_runs_with_numpy_alone():
+    code = """
+import sys
+sys.modules["torch"] = None  # any `import torch` now fails
+import numpy as np
+import adalora_lite
+from adalora_lite import RankAllocator, reference
+rng = np.random.default_rng(0)
+w = [rng.normal(size=(6, 4)), rng.normal(size=(3, 6))]
+model = reference.MLP(w, [np.zeros(6), np.zeros(3)], r=2, alpha=2, rng=0)
+alloc = RankAllocator(model.layers, target_budget=2, total_steps=6, warmup_steps=1, final_steps=1)
+x, y = rng.normal(size=(8, 4)), rng.integers(0, 3, 8)
+for t in range(1, 7):
+    reference.train_step(model, x, y, lr=0.1, gamma=0.1, allocator=alloc, step=t)
+assert sum(alloc.ranks().values()) == 2
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_no_library_module_reads_the_checkout():
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"parents\[\d\]|benchmarks/results|sys\.path", text), path
