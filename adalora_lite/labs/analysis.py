@@ -42,10 +42,8 @@ magnitude of each left vector is positive), so both back-ends give the same A, B
     apply_init(adapters, method, covariances=None)             one init on every adapter
     effective_weight(layer)                 W0 (current base) + s B A, as a float64 NumPy array
 """
-import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -260,7 +258,7 @@ def collect_input_covariances(model, batches, adapters=None):
 Delta W is measured as (weight the layer applies now) - (weight it applied before training):
 `snapshot(adapters)` before, `update_report(adapters, before)` after. That is the *trained*
 change for every initialization, including PiSSA, whose adapter starts non-zero (its W0 is a
-residual, see `data_aware_init`): the pretrained weight W0 is the "before" snapshot in all cases.
+residual, see part 1 above): the pretrained weight W0 is the "before" snapshot in all cases.
 
 Per matrix (`analyze_update(delta, W0, r)`):
 
@@ -507,20 +505,13 @@ def update_summary(runs, keys=("effective_rank", "energy_rank_90", "w0_subspace_
 
 
 def save_init_results(path, runs, meta):
-    runs = [{k: v for k, v in r.items() if k not in ("model", "adapters", "full_report")} for r in runs]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    """Write the runs (without models) and a `meta` dict as JSON."""
+    recorded_results.save_runs(path, [{k: v for k, v in r.items()
+                                       if k not in ("model", "adapters", "full_report")} for r in runs], meta)
 
 
 def load_init_results(path=None):
     """(meta, runs) recorded by `benchmarks/init_comparison.py`; default: the recorded one shipped
     in `adalora_lite.results`."""
-    if path is None:
-        data = recorded_results.load(RESULTS_FILE)
-        return data["meta"], data["runs"]
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"no recorded results at {path}: run `.venv/bin/python "
-                          "benchmarks/init_comparison.py` to make them")
-    data = json.loads(path.read_text())
-    return data["meta"], data["runs"]
+    return recorded_results.load_runs(RESULTS_FILE, path,
+                                      how=".venv/bin/python benchmarks/init_comparison.py")

@@ -21,12 +21,10 @@ The training step, in the order AdaLoRA needs (see `train_step`):
 
 Texts are tokenized once (truncated to `max_length`), then padded per batch to its longest text.
 """
-import json
 import math
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -349,24 +347,15 @@ COMPARISON_FILE = "minilm_tweets.json"  # in adalora_lite/results/ (package data
 
 def save_results(path, results, meta):
     """Write FinetuneResults (or their dicts) and a `meta` dict (machine, date, command) as JSON."""
-    runs = [r if isinstance(r, dict) else asdict(r) for r in results]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    recorded_results.save_runs(path, [r if isinstance(r, dict) else asdict(r) for r in results], meta)
 
 
 def load_results(path=None):
     """(meta, runs) of a comparison saved by `save_results`; default: the recorded one shipped in
     `adalora_lite.results`, which the benchmark command `python benchmarks/run.py --only accuracy`
     writes."""
-    if path is None:
-        data = recorded_results.load(COMPARISON_FILE)
-        return data["meta"], data["runs"]
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"no recorded results at {path}: run `.venv/bin/python benchmarks/run.py "
-                          "--only accuracy` to make them")
-    data = json.loads(path.read_text())
-    return data["meta"], data["runs"]
+    return recorded_results.load_runs(COMPARISON_FILE, path,
+                                      how=".venv/bin/python benchmarks/run.py --only accuracy")
 
 
 def summarize(runs):

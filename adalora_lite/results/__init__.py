@@ -7,10 +7,14 @@
 
     path(name)    where the file lies (inside the installed package; the benchmarks write there)
     load(name)    its JSON, read through importlib.resources (works from a wheel)
+    save_runs(path, runs, meta), load_runs(name, path=None, how=...)   the {"meta", "runs"}
+                  files both experiments record, written and read one way
 """
 import json
 from importlib import resources
 from pathlib import Path
+
+from ..errors import ConfigError
 
 FILES = ("minilm_tweets.json", "init_comparison.json")
 
@@ -23,3 +27,22 @@ def path(name):
 def load(name):
     """The JSON recorded in `name`, read as package data."""
     return json.loads(resources.files(__name__).joinpath(name).read_text(encoding="utf-8"))
+
+
+def save_runs(path, runs, meta):
+    """Write {"meta": meta, "runs": runs} as JSON to `path` (folders made as needed)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+
+
+def load_runs(name, path=None, *, how):
+    """(meta, runs) of a {"meta", "runs"} file: `path` if given, else the recorded `name` shipped
+    here. `how`: the command that makes a missing file, named in the error."""
+    if path is None:
+        data = load(name)
+    else:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"no recorded results at {path}: run `{how}` to make them")
+        data = json.loads(path.read_text())
+    return data["meta"], data["runs"]

@@ -113,7 +113,7 @@ TERM_NAMES = (("s_lam", "s(λᵢ)"), ("mean_s_P", "mean over j of s(Pⱼᵢ)"),
 
 
 def score_terms_figure(terms):
-    """terms: `importance_lab.score_terms(allocator)`. Left: S_i per triplet (log); right: the
+    """terms: `labs.importance.score_terms(allocator)`. Left: S_i per triplet (log); right: the
     share of S_i each of the three terms contributes."""
     labels, S, parts = [], [], {key: [] for key, _ in TERM_NAMES}
     for name, t in terms.items():

@@ -6,7 +6,7 @@
                              numbers. explorer.show(layer, module) and explorer.show_quantity(key)
                              are the callbacks; call them directly or set the controls' .value.
 
-`report` is `update_analysis.update_report(adapters, before)` (with spectra).
+`report` is `labs.analysis.update_report(adapters, before)` (with spectra).
 """
 import re
 
