@@ -469,15 +469,11 @@ def _run_init(init, split, config, *, progress, keep_model):
 def summarize_runs(runs, *, first=10, last=10):
     """Per init (INIT_METHODS order): n, seeds, accuracy mean/std(ddof=1)/min/max, mean training loss
     over the first `first` and last `last` steps (mean over seeds, and its std over seeds)."""
-    out = []
-    for init in INIT_METHODS:
-        rs = [r for r in runs if r["init"] == init]
-        if not rs:
-            continue
+    out, sd = [], recorded_results.std
+    for init, rs in recorded_results.groups(runs, "init", INIT_METHODS):
         acc = np.array([r["accuracy"] for r in rs])
         head = np.array([np.mean(r["losses"][:first]) for r in rs])
         tail = np.array([np.mean(r["losses"][-last:]) for r in rs])
-        sd = lambda a: float(a.std(ddof=1)) if len(a) > 1 else 0.0
         out.append({"init": init, "n": len(rs), "seeds": [r["seed"] for r in rs],
                     "acc_mean": float(acc.mean()), "acc_std": sd(acc), "acc_min": float(acc.min()),
                     "acc_max": float(acc.max()), "loss_first_mean": float(head.mean()),
@@ -492,14 +488,11 @@ def update_summary(runs, keys=("effective_rank", "energy_rank_90", "w0_subspace_
     """Per init: each update quantity averaged over the 36 matrices, then mean and std over seeds
     (from the compact per-matrix reports the runs carry). [{init, n, r, key: (mean, std), ...}]"""
     out = []
-    for init in INIT_METHODS:
-        rs = [r for r in runs if r["init"] == init]
-        if not rs:
-            continue
+    for init, rs in recorded_results.groups(runs, "init", INIT_METHODS):
         row = {"init": init, "n": len(rs), "r": next(iter(rs[0]["report"].values()))["r"]}
         for key in keys:
             per_seed = np.array([np.mean([e[key] for e in r["report"].values()]) for r in rs])
-            row[key] = (float(per_seed.mean()), float(per_seed.std(ddof=1)) if len(rs) > 1 else 0.0)
+            row[key] = (float(per_seed.mean()), recorded_results.std(per_seed))
         out.append(row)
     return out
 

@@ -361,13 +361,10 @@ def load_results(path=None):
 def summarize(runs):
     """Per method, in METHODS order: seeds, mean/std/min/max accuracy, parameters, rank, time."""
     out = []
-    for method in METHODS:
-        rs = [r for r in runs if r["method"] == method]
-        if not rs:
-            continue
+    for method, rs in recorded_results.groups(runs, "method", METHODS):
         acc = np.array([r["accuracy"] for r in rs])
         out.append({"method": method, "seeds": [r["seed"] for r in rs], "n": len(rs),
-                    "mean": float(acc.mean()), "std": float(acc.std(ddof=1)) if len(rs) > 1 else 0.0,
+                    "mean": float(acc.mean()), "std": recorded_results.std(acc),
                     "min": float(acc.min()), "max": float(acc.max()),
                     "trained_parameters": rs[0]["trained_parameters"],
                     "final_adapter_parameters": float(np.mean([r["final_adapter_parameters"] for r in rs])),

@@ -9,6 +9,8 @@
     load(name)    its JSON, read through importlib.resources (works from a wheel)
     save_runs(path, runs, meta), load_runs(name, path=None, how=...)   the {"meta", "runs"}
                   files both experiments record, written and read one way
+    groups(runs, key, order)   the runs grouped by run[key], in `order`, empty groups left out
+    std(values)   the sample standard deviation (ddof=1) over seeds; 0 for a single seed
 """
 import json
 from importlib import resources
@@ -46,3 +48,17 @@ def load_runs(name, path=None, *, how):
             raise ConfigError(f"no recorded results at {path}: run `{how}` to make them")
         data = json.loads(path.read_text())
     return data["meta"], data["runs"]
+
+
+def groups(runs, key, order):
+    """[(value, [runs with run[key] == value]), ...] for each value of `order` that has runs."""
+    out = [(value, [r for r in runs if r[key] == value]) for value in order]
+    return [(value, rs) for value, rs in out if rs]
+
+
+def std(values):
+    """Sample standard deviation (ddof=1) of a list of per-seed numbers; 0.0 for one seed."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
