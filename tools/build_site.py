@@ -104,9 +104,10 @@ GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "lambda": "λ", "Delta": "�
 
 def plain_text(markdown):
     """A page's <title>: the heading without Markdown or TeX markup."""
-    text = re.sub(r"\\(?:mathrm|text|mathbf)\{([^}]*)\}", r"\1", markdown)
+    text = re.sub(r"\\(?:mathrm|text|mathbf|operatorname)\{([^}]*)\}", r"\1", markdown)
+    text = re.sub(r"\\[,;:! ]", " ", text)  # TeX spacing
     text = re.sub(r"\\([A-Za-z]+)", lambda m: GREEK.get(m.group(1), ""), text)
-    text = re.sub(r"[$*_`{}\\]", "", text).replace(",", ", ").replace(" ,", ",")
+    text = re.sub(r"[$*_`{}\\]", "", text)
     return re.sub(r"\s+", " ", text).strip()
 
 
