@@ -4,6 +4,7 @@
 #   bash dev.sh test [ARGS...]    the whole test suite; ARGS go to pytest
 #   bash dev.sh classroom [NB]    the dashboards as an app with code hidden (Voila), for a projector
 #   bash dev.sh unit [ARGS...]    the unit tests only (no notebooks, no browser): a minute or two
+#   bash dev.sh site [--force]    the course as an offline website in _site/ (stored outputs, no kernel)
 # TORCH_SPEC picks the torch to install first (default torch==2.13.0); PYTHON picks the interpreter
 # that creates .venv (default python3). TORCH_CPU=1 takes torch from PyTorch's CPU-only wheel index:
 # on Linux, PyPI's torch is the CUDA build (a multi-GB .venv). It is opt-in, never the default: CI
@@ -69,13 +70,18 @@ case "${1:-}" in
         exec "$PY" -m pytest tests --ignore=tests/test_browser.py --ignore=tests/test_site.py \
             --ignore=tests/test_foreign_numerics.py "$@"
         ;;
+    site)
+        shift
+        bootstrap lab
+        exec "$PY" tools/build_site.py "$@"
+        ;;
     classroom)
         shift
         bootstrap lab
         exec "$VENV/bin/voila" "${1:-notebooks/classroom.ipynb}" --theme=light
         ;;
     *)
-        echo "usage: bash dev.sh lab | test [pytest args...] | unit [pytest args...] | classroom [notebook]" >&2
+        echo "usage: bash dev.sh lab | test [pytest args...] | unit [pytest args...] | classroom [notebook] | site [--force]" >&2
         exit 2
         ;;
 esac

@@ -19,6 +19,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ def test_notebooks_hold_under_foreign_numeric_kernels(tmp_path):
 if __name__ == "__main__":
     # python tests/test_foreign_numerics.py notebooks/02_intrinsic_dimension.ipynb [...]:
     # one notebook's foreign pass while writing it; prints nbval's verdict and what moved.
-    out = Path(os.environ.get("TMPDIR", "/tmp")) / "adalora-numerics.json"
+    out = Path(tempfile.mkdtemp(prefix="adalora-numerics-")) / "numerics.json"  # one per run
     done, _ = run_notebooks(sys.argv[1:] or ["notebooks"], out)
     print(done.stdout[-20000:], done.stderr[-2000:])
     print(out.read_text() if out.exists() else "no numbers compared")

@@ -40,3 +40,9 @@ def test_dominant_term():
     assert "only 1 of 4" in repr(ex.check_dominant_term("s_lam", terms))
     assert not ex.check_dominant_term("lambda", terms)
     assert repr(ex.check_dominant_term(None, terms)).startswith("Not answered yet")
+
+
+def test_smoothing_step_accepts_correctly_rounded_answers():
+    ibar, ubar = ex.smoothing_step(0.02, 0.01, 0.06, 0.85, 0.85)
+    assert ex.check_smoothing_step((round(ibar, 3), round(ubar, 4)))
+    assert not ex.check_smoothing_step((round(ibar, 3) + 0.001, ubar))

@@ -127,6 +127,14 @@ def test_merge_keeps_outputs_and_time_forward_measures(task):
     assert set(t) == {"merged", "again"} and all(0 < v < 1 for v in t.values())
 
 
+def test_forward_ops_counts_what_merging_removes(task):
+    model, _ = task.lora_model(r=4, alpha=8.0)
+    unmerged = L.forward_ops(model, task.X_test[:1])
+    assert unmerged == {"linear": 3, "matmul": 6, "mul": 3, "add": 3, "tanh": 2}  # x A^T, (.) B^T, * scale, +
+    merge_adapters(model)
+    assert L.forward_ops(model, task.X_test) == {"linear": 3, "tanh": 2}
+
+
 def test_swap_adapter_replaces_one_update_by_another(task):
     first, _ = task.lora_model(r=4, alpha=8.0, seed=0)
     second, _ = task.lora_model(r=4, alpha=8.0, seed=1)

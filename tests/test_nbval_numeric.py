@@ -17,6 +17,14 @@ def test_one_unit_of_the_last_digit_is_a_rounding_boundary_not_a_difference():
     assert last_digit("0.7892") == pytest.approx(1e-4) and last_digit("3.27e-12") == pytest.approx(1e-14)
 
 
+def test_hex_colours_are_text_not_huge_floats():
+    # plotly's Viridis holds "#3e4989", which would otherwise read as the number 3e4989 (inf)
+    assert split_numbers('"color": "#3e4989", "x": 2')[1] == ["2"]
+    assert ok('"color": "#3e4989"', '"color": "#3e4989"')
+    assert not ok('"color": "#3e4989"', '"color": "#3e4990"')
+    assert not ok('"color": "#3e4989"', '"color": "#1e3"')
+
+
 def test_default_has_an_absolute_floor_for_zero_up_to_rounding():
     assert ok("residual 4.37e-12", "residual 3.27e-12")
     assert not ok("residual 4.37e-3", "residual 3.27e-3")

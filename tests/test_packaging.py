@@ -4,7 +4,9 @@ pyproject.toml is the source of truth; environment.yml (conda) must list the sam
 compatible versions; README's Quick start has exactly the two set-up commands, and CI runs the test one.
 """
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -183,3 +185,15 @@ def test_compare_finds_disagreements(env_lines, problem):
 def test_quick_start_parser_sees_extra_commands():
     readme = "# x\n## Quick start\n```bash\nbash dev.sh lab\n```\n```bash\npip install x\nbash dev.sh test\n```\n## Next\n"
     assert quick_start_commands(readme) == [["bash dev.sh lab"], ["pip install x", "bash dev.sh test"]]
+
+
+@pytest.mark.parametrize(("switch", "expected"), [(None, ""), ("0", ""),
+                                                 ("1", "--index-url https://download.pytorch.org/whl/cpu")])
+def test_cpu_only_torch_is_opt_in(switch, expected):
+    # Run dev.sh's own lines that choose torch's index: off unless TORCH_CPU=1 (CI reaches only PyPI).
+    lines = re.search(r"^TORCH_INDEX=\(\)\n.*?^fi\n", (ROOT / "dev.sh").read_text(), re.S | re.M)
+    env = {"PATH": os.environ["PATH"]} | ({"TORCH_CPU": switch} if switch is not None else {})
+    out = subprocess.run(["bash", "-c", lines.group(0) + 'echo "${TORCH_INDEX[*]}"'], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == expected
+    assert "TORCH_CPU=1" in (ROOT / "README.md").read_text()

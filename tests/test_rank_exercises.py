@@ -19,6 +19,8 @@ def test_tail_error_checker():
     s = [5, 3, 2, 1]
     assert check_tail_error(s, 2, np.sqrt(5))
     assert check_tail_error(s, 2, 2.2361)
+    assert check_tail_error(s, 2, 2.24) and check_tail_error(s, 2, 2.2)  # rounded right
+    assert not check_tail_error(s, 2, 2.23) and not check_tail_error(s, 2, 2.0)  # rounded wrong
     assert "squares" in repr(check_tail_error(s, 2, 3))
     assert "square root" in repr(check_tail_error(s, 2, 5))
     assert "spectral" in repr(check_tail_error(s, 2, 2))

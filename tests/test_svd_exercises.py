@@ -29,6 +29,12 @@ def test_masked_gradient_is_measured():
     assert repr(ex.check_masked_gradient(None)).startswith("Not answered yet")
 
 
+def test_masked_gradient_with_the_regularizer_moves_p_and_q_too():
+    assert ex.measured_masked_gradient(gamma=0.1) == {"P": True, "lam": True, "Q": True}
+    assert ex.check_masked_gradient({"P", "lam", "Q"}, gamma=0.1)
+    assert "regularizer" in repr(ex.check_masked_gradient({"lam"}, gamma=0.1))
+
+
 @pytest.fixture(scope="module")
 def sweep():
     return svd_lab.gamma_sweep(mirrored_digits_task(), gammas=(0.0, 0.01, 0.3),

@@ -92,3 +92,7 @@ def test_init_figure(task):
     assert fig.layout.title.text and len(fig.data) == 6
     np.testing.assert_allclose(fig.data[0].y, ic.train_loss["LoRA"], rtol=1e-3)
     assert fig.layout.yaxis.title.text and fig.layout.yaxis2.title.text
+    first = viz.init_figure(ic, last_step=4)
+    assert list(first.data[0].x) == [1, 2, 3, 4] and len(first.data[5].y) == 4
+    np.testing.assert_allclose(first.data[1].y, ic.update_norm["LoRA"][:4], rtol=1e-3)
+    assert "first 4 of 10 steps" in first.layout.title.text

@@ -16,10 +16,13 @@ def test_parameter_count():
 
 
 def test_loop_order():
-    assert check_loop_order(list(LOOP_STEPS))
+    peft = check_loop_order(list(LOOP_STEPS))
+    assert peft and "authors' code and PEFT" in repr(peft)
     assert "Not answered" in repr(check_loop_order(None))
-    wrong = ["forward", "backward", "allocator.update(step)", "optimizer.step()", "optimizer.zero_grad()"]
-    assert "old weights" in repr(check_loop_order(wrong))
+    paper = ["forward", "backward", "allocator.update(step)", "optimizer.step()", "optimizer.zero_grad()"]
+    assert check_loop_order(paper) and "Algorithm 1" in repr(check_loop_order(paper))
+    early = ["forward", "allocator.update(step)", "backward", "optimizer.step()", "optimizer.zero_grad()"]
+    assert "no gradient yet" in repr(check_loop_order(early))
     late = ["forward", "backward", "optimizer.step()", "optimizer.zero_grad()", "allocator.update(step)"]
     assert "gradients are gone" in repr(check_loop_order(late))
     forgot = ["forward", "backward", "optimizer.step()", "optimizer.zero_grad()"]

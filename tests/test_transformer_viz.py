@@ -18,6 +18,7 @@ def test_rank_heatmap_is_modules_by_layers_with_labels():
     assert list(heat.y) == ["W_q", "W_k", "W_v", "W_o", "W_f1", "W_f2"]
     assert list(heat.x) == [f"layer {k}" for k in range(1, 7)]
     assert heat.z[4][2] == ranks["bert.encoder.layer.2.intermediate.dense"]
+    assert heat.z.dtype.kind == "i"  # ranks stay integers in the figure (compared exactly, or free in a claim)
     assert heat.text[4][2] == str(ranks["bert.encoder.layer.2.intermediate.dense"])
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text and fig.layout.title.text == "t"
     mean = rank_heatmap({n: 2.5 for n in NAMES}, decimals=1)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..labs.analysis import amplification, energy_rank
-from .feedback import Feedback, as_number as _as_number, not_a_number, unanswered
+from .feedback import Feedback, agrees, as_number as _as_number, not_a_number, unanswered
 
 
 def check_energy_rank(s, answer, *, fraction=0.9):
@@ -47,7 +47,7 @@ def check_pissa_b_norm(s, r, scale, answer, *, rel_tol=1e-3):
         return not_a_number(answer)
     top = np.sort(np.asarray(s, float))[::-1][:r]
     expected = float(top.sum() / scale)
-    if math.isclose(value, expected, rel_tol=rel_tol):
+    if agrees(value, expected, rel_tol=rel_tol):
         return Feedback(True, f"Right: ||B||_F^2 = (sigma_1 + ... + sigma_{r}) / s = {expected:.4g}. "
                               "s B A = U_r S_r V_r^T, split evenly between B and A.")
     for wrong, why in ((float((top ** 2).sum() / scale), "that sums sigma_i^2: B holds sqrt(sigma_i), "
@@ -70,7 +70,7 @@ def check_amplification(delta, W0, r, answer, *, rel_tol=1e-2):
     if value is None:
         return not_a_number(answer)
     expected = amplification(delta, W0, r)
-    if math.isclose(value, expected, rel_tol=rel_tol):
+    if agrees(value, expected, rel_tol=rel_tol):
         return Feedback(True, f"Right: {expected:.3g}. A factor well above 1 means Delta W is large "
                               "along directions that W0 itself barely uses: the update amplifies "
                               "features the pretrained layer had but did not emphasise.")

@@ -40,5 +40,15 @@ def as_number(answer):
     return value if math.isfinite(value) else None
 
 
+def agrees(value, expected, *, rel_tol=1e-3, min_digits=2):
+    """Whether a student's number is `expected`: within rel_tol, or `expected` correctly rounded
+    to the significant digits the student wrote (2.24 for sqrt(5) = 2.2360...), at least min_digits.
+    """
+    if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=1e-12):
+        return True
+    digits = len(repr(float(value)).lower().split("e")[0].replace("-", "").replace(".", "").strip("0"))
+    return digits >= min_digits and float(f"{expected:.{digits}g}") == float(value)
+
+
 def not_a_number(answer, what="a single number"):
     return Feedback(False, f"Your answer {answer!r} is not a number: give {what}.")

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..scoring import smooth
-from .feedback import Feedback, as_number, unanswered
+from .feedback import Feedback, agrees, as_number, unanswered
 
 
 def ema_memory(beta1, fraction):
@@ -66,8 +66,7 @@ def check_smoothing_step(answer, ibar=0.02, ubar=0.01, sensitivity_now=0.06, bet
         return Feedback(False, f"Expected a pair (Ibar, Ubar), got {answer!r}.")
     if new_ibar is None or new_ubar is None:
         return Feedback(False, f"Expected two numbers, got {answer!r}.")
-    ibar_ok = math.isclose(new_ibar, right[0], rel_tol=1e-3)
-    ubar_ok = math.isclose(new_ubar, right[1], rel_tol=1e-3)
+    ibar_ok, ubar_ok = agrees(new_ibar, right[0]), agrees(new_ubar, right[1])
     if ibar_ok and ubar_ok:
         return Feedback(True, f"Right: Ibar = {right[0]:.5f}, Ubar = {right[1]:.5f}, and the score "
                               f"s = Ibar·Ubar = {right[0] * right[1]:.3e}. Ubar uses the Ibar just "

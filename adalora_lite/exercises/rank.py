@@ -10,15 +10,7 @@ when right, and its text (what the notebook shows) says why, or what to look at 
 import math
 
 from ..labs.rank import breakeven_rank, full_param_count, lowrank_param_count, tail_error
-from .feedback import Feedback, as_number, not_a_number, unanswered
-
-
-
-
-
-
-
-
+from .feedback import Feedback, agrees, as_number, not_a_number, unanswered
 
 
 def check_tail_error(s, r, answer, *, rel_tol=1e-3):
@@ -30,7 +22,7 @@ def check_tail_error(s, r, answer, *, rel_tol=1e-3):
         return not_a_number(answer)
     s = [float(x) for x in s]
     expected = tail_error(s, r)
-    if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=1e-9):
+    if agrees(value, expected, rel_tol=rel_tol):
         return Feedback(True, f"Right: sqrt({' + '.join(f'{x:g}^2' for x in s[r:])}) = "
                               f"{expected:.4g}, without ever forming W.")
     if math.isclose(value, sum(s[r:]), rel_tol=rel_tol):

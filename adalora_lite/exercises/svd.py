@@ -12,9 +12,8 @@ import numpy as np
 
 from ..reference import SVDLinear
 from ..labs.svd import lambda_sv_gap, param_counts
+from ..regularizer import orthogonality_grad
 from .feedback import Feedback, as_number, unanswered
-
-
 
 
 def check_param_count(answer, d_out=32, d_in=64, r=8):
@@ -43,24 +42,32 @@ def check_param_count(answer, d_out=32, d_in=64, r=8):
 PARTS = ("P", "lam", "Q")
 
 
-def measured_masked_gradient(seed=0):
+def measured_masked_gradient(seed=0, gamma=0.0):
     """{part: bool}: does the masked triplet's P column, lambda or Q row get a non-zero gradient
-    from the loss on the next backward pass? Measured on a small SVDLinear (no regularizer)."""
+    on the next backward pass? Measured on a small SVDLinear, from the loss plus gamma * R(P, Q)
+    (gamma = 0: the loss alone)."""
     rng = np.random.default_rng(seed)
     layer = SVDLinear(rng.standard_normal((6, 5)), r=3, alpha=3, rng=seed)
-    layer.lam[:] = rng.standard_normal(3)  # as if trained for a while
+    layer.lam[:] = rng.standard_normal(3)  # as if trained for a while: lambda grew, and P and Q
+    layer.P += 0.1 * rng.standard_normal(layer.P.shape)  # drifted from orthonormal (else R's
+    layer.Q += 0.1 * rng.standard_normal(layer.Q.shape)  # gradient would be 0 up to rounding)
     layer.apply_mask(np.array([False, True, True]))  # mask triplet 0
     x = rng.standard_normal((4, 5))
     layer.forward(x)
     layer.backward(rng.standard_normal((4, 6)))  # any upstream gradient
-    g = layer.grads
-    return {"P": bool(np.any(g["P"][:, 0] != 0)), "lam": bool(g["lam"][0] != 0),
-            "Q": bool(np.any(g["Q"][0] != 0))}
+    g = dict(layer.grads)
+    reg_P, reg_Q = orthogonality_grad(layer.P, layer.Q)
+    g["P"], g["Q"] = g["P"] + gamma * reg_P, g["Q"] + gamma * reg_Q
+    def moves(grad):
+        return bool(np.abs(grad).max() > 1e-12)  # rounding noise is not a gradient
+
+    return {"P": moves(g["P"][:, 0]), "lam": moves(g["lam"][0]), "Q": moves(g["Q"][0])}
 
 
-def check_masked_gradient(answer):
-    """answer: the parts of a masked triplet ("P", "lam", "Q") whose loss gradient is non-zero on
-    the step right after masking (a set, list or tuple of names; an empty set for none)."""
+def check_masked_gradient(answer, gamma=0.0):
+    """answer: the parts of a masked triplet ("P", "lam", "Q") whose gradient is non-zero on the
+    step right after masking (a set, list or tuple of names; an empty set for none), for the
+    objective loss + gamma * R(P, Q)."""
     if answer is None:
         return unanswered('a set of names among "P", "lam", "Q", e.g. {"P", "Q"}.')
     if isinstance(answer, str):
@@ -72,17 +79,26 @@ def check_masked_gradient(answer):
     unknown = chosen - set(PARTS)
     if unknown:
         return Feedback(False, f'Unknown part(s) {sorted(map(str, unknown))}: use "P", "lam", "Q".')
-    measured = measured_masked_gradient()
+    measured = measured_masked_gradient(gamma=gamma)
     right = {part for part in PARTS if measured[part]}
+    if chosen == right and gamma:
+        return Feedback(True, f"Right, and measured: all three. The loss alone would move only "
+                              "lambda (dL/dP_.i and dL/dQ_i. carry the factor lambda_i = 0), but the "
+                              f"regularizer gamma R(P, Q) (gamma = {gamma:g}) pulls every column of P "
+                              "and row of Q towards orthonormality whatever lambda is: P_.i and Q_i. "
+                              "keep moving while the triplet is masked.")
     if chosen == right:
         return Feedback(True, "Right, and measured: only lambda gets a gradient. dL/dP_.i and "
                               "dL/dQ_i. both carry a factor lambda_i, which masking set to 0; "
                               "dL/dlambda_i = P_.i^T G Q_i.^T (G: the gradient with respect to "
                               "the product P diag(lambda) Q) does not. So lambda grows first, "
-                              "then P and Q start moving again: the triplet can come back.")
+                              "then P and Q start moving again: the triplet can come back. (With "
+                              "the orthogonality regularizer on, P and Q get its gradient too.)")
     wrong = sorted(chosen ^ right)
+    regularizer = (f" and add the regularizer's, gamma = {gamma:g}: does R(P, Q) depend on lambda?"
+                   if gamma else "?")
     return Feedback(False, f"Not quite ({', '.join(wrong)} wrong). Write the gradients of "
-                           "W = P diag(lambda) Q: which of them contain the factor lambda_i?")
+                           f"W = P diag(lambda) Q: which of them contain the factor lambda_i{regularizer}")
 
 
 def smallest_gamma(sweep, max_gap=0.2, init="orthogonal"):

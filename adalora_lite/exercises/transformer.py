@@ -55,6 +55,11 @@ def check_adalora_parameter_count(answer, *, init_r=6):
 
 
 LOOP_STEPS = ("forward", "backward", "optimizer.step()", "allocator.update(step)", "optimizer.zero_grad()")
+# Two orders are right, and they differ in which weights the sensitivity |w * grad| pairs with the
+# gradient: the paper's Algorithm 1 (lines 4-8) scores w(t) with its own gradient, before the update;
+# the authors' code and PEFT score after optimizer.step(): the new weights with the old gradient.
+PAPER_ORDER = ("forward", "backward", "allocator.update(step)", "optimizer.step()", "optimizer.zero_grad()")
+PEFT_ORDER = LOOP_STEPS
 
 
 def check_loop_order(steps):
@@ -71,20 +76,27 @@ def check_loop_order(steps):
                                    "with BudgetNotAppliedWarning. Put it back in the loop.")
         return Feedback(False, f"Use each of {list(LOOP_STEPS)} exactly once "
                                f"(missing: {missing}, not recognised or repeated: {extra}).")
-    if list(steps) == list(LOOP_STEPS):
-        return Feedback(True, "Right: the allocator scores |w * grad| with the weights after the "
-                              "optimizer step and the gradients that produced it, so it goes after "
-                              "optimizer.step() and before zero_grad() erases the gradients.")
+    if tuple(steps) == PEFT_ORDER:
+        return Feedback(True, "Right, in the order of the authors' code and PEFT: the allocator scores "
+                              "|w * grad| with the weights *after* the optimizer step and the gradient "
+                              "that produced them, and masks the updated lambdas. The paper's "
+                              "Algorithm 1 scores before the step instead (w(t) with its own gradient); "
+                              "both are accepted here, and notebook 07 measures how much they differ.")
+    if tuple(steps) == PAPER_ORDER:
+        return Feedback(True, "Right, in the paper's order (Algorithm 1, lines 4-8): the sensitivity "
+                              "pairs w(t) with its own gradient, before the update. One catch: the "
+                              "optimizer step that follows moves the lambdas just masked (by about the "
+                              "learning rate) until the next masking. The authors' code and PEFT call "
+                              "the allocator after optimizer.step() instead; both are accepted here.")
     pos = {s: steps.index(s) for s in steps}
     if pos["backward"] < pos["forward"] or pos["optimizer.step()"] < pos["backward"]:
         return Feedback(False, "The usual part first: forward, then backward, then optimizer.step().")
     if pos["allocator.update(step)"] > pos["optimizer.zero_grad()"]:
         return Feedback(False, "After zero_grad() the gradients are gone (None): the allocator would "
                                "see no gradient, warn, and score every triplet 0.")
-    if pos["allocator.update(step)"] < pos["optimizer.step()"]:
-        return Feedback(False, "Before optimizer.step() the allocator would pair the gradients with "
-                               "the old weights (and PEFT's order, which ours matches, is after). "
-                               "Move it after the step.")
+    if pos["allocator.update(step)"] < pos["backward"]:
+        return Feedback(False, "Before backward() there is no gradient yet: the sensitivity "
+                               "|w * grad| needs this step's gradient.")
     return Feedback(False, "Not quite: zero_grad() clears the gradients for the next step, so it "
                            "comes last.")
 

@@ -19,15 +19,18 @@ reference (`adalora_lite.reference`) or the PyTorch path (`adalora_lite.nn.add_a
     first_step_gain(task, ...)           loss decrease after one Adam step, per rank
     rank_ablation(task, ...)             test accuracy against r
     time_forward(models, x)              inference time per model, interleaved (merged vs unmerged)
+    forward_ops(model, x)                the operations one forward pass runs, counted (exact)
     swap_adapter(adapter, A, B)          W' = W - (a/r) B A + (a/r) B' A' on a merged layer
 """
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode, resolve_name
 
 from .. import reference
 from ..data import load_digits_split
@@ -324,6 +327,31 @@ def time_forward(models, x, *, number=20, repeats=25):
                     model(x)
                 best[label] = min(best[label], (time.perf_counter() - t0) / number)
     return best
+
+
+class _CountOps(TorchFunctionMode):
+    """Counts the torch functions and tensor methods called under it (attribute reads left out)."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts = Counter()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = resolve_name(func) or getattr(func, "__name__", str(func))
+        if not name.endswith("__get__"):  # x.shape, A.T: reading an attribute computes nothing
+            self.counts[name.rsplit(".", 1)[-1]] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def forward_ops(model, x):
+    """{operation: calls} that one forward pass of `model` on `x` runs, in order of first call
+    (e.g. {"linear": 3, "matmul": 6, "mul": 3, "add": 3, "tanh": 2} for an unmerged rank-r LoRA
+    MLP of three layers, {"linear": 3, "tanh": 2} merged). Counted, not timed: the same on every
+    machine, whatever its load."""
+    x = torch.as_tensor(x)
+    with torch.no_grad(), _CountOps() as mode:
+        model(x)
+    return dict(mode.counts)
 
 
 @torch.no_grad()

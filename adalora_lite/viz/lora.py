@@ -5,7 +5,8 @@
                                            of one Adam step against r, the chosen r marked
     update_scale_figure(fig, ...)          move an existing scale figure to new alpha, r, gains
     scale_readout(alpha, r)                the one-line summary shown with it
-    lr_sweep_figure(sweep)                 final loss against learning rate, one panel per scaling
+    lr_sweep_figure(sweep)                 final loss against learning rate, one panel per scaling;
+                                           runs that broke down drawn as crosses
     rank_ablation_figure(ablation)         test accuracy against r, with the frozen and the fully
                                            fine-tuned network as references
 """
@@ -104,21 +105,32 @@ def scale_readout(alpha, r, gains, ranks):
 
 # -- learning rate sweep ---------------------------------------------------------------------------
 
-def lr_sweep_figure(sweep, *, max_loss=None, title="Final training loss against learning rate (Adam)"):
-    """One panel per scaling; one line per rank; the best lr of each rank starred. Runs that
-    blew up (inf) are left out; `max_loss` clips the y range."""
+def lr_sweep_figure(sweep, *, breakdown=1.0, title="Final training loss against learning rate (Adam)"):
+    """One panel per scaling; one line per rank; the best lr of each rank starred.
+
+    A run that ended above `breakdown` nats (or blew up: inf) broke down. It is drawn as a cross at
+    `breakdown`, not at its final loss: past the breakdown the loss is chaotic (the last bits of the
+    arithmetic change it by whole nats) and tells nothing more. The line of a rank stops at its
+    last run that trained; `sweep.largest_trainable_lr(breakdown)` is where that is.
+    """
     fig = make_subplots(rows=1, cols=len(sweep.scalings), shared_yaxes=True,
                         subplot_titles=[SCALING_LABELS.get(s, s) for s in sweep.scalings])
     best = sweep.best_lr()
     for i, scaling in enumerate(sweep.scalings):
         for j, r in enumerate(sweep.ranks):
             color = RANK_COLORS[j % len(RANK_COLORS)]
-            y = np.where(np.isfinite(sweep.final_loss[i, j]), sweep.final_loss[i, j], np.nan)
-            fig.add_trace(go.Scatter(x=sweep.lrs, y=y, mode="lines+markers", name=f"r = {r}",
-                                     legendgroup=str(r), showlegend=i == 0,
+            final = sweep.final_loss[i, j]
+            broke = ~(final < breakdown)  # inf (blew up) too
+            fig.add_trace(go.Scatter(x=sweep.lrs, y=np.where(broke, np.nan, final), mode="lines+markers",
+                                     name=f"r = {r}", legendgroup=str(r), showlegend=i == 0,
                                      line=dict(color=color)), row=1, col=i + 1)
-            k = int(np.argmin(sweep.final_loss[i, j]))
-            fig.add_trace(go.Scatter(x=[best[scaling][r]], y=[y[k]], mode="markers",
+            fig.add_trace(go.Scatter(x=sweep.lrs, y=np.where(broke, float(breakdown), np.nan),
+                                     mode="markers", name=f"broke down (ended above {breakdown:g} nat)",
+                                     legendgroup="broke", showlegend=i == 0 and j == 0,
+                                     marker=dict(symbol="x", size=11, color=color)),
+                          row=1, col=i + 1)
+            k = int(np.argmin(final))
+            fig.add_trace(go.Scatter(x=[best[scaling][r]], y=[final[k]], mode="markers",
                                      name="best lr", legendgroup="best",
                                      showlegend=i == 0 and j == 0,
                                      marker=dict(symbol="star", size=16, color=color,
@@ -131,8 +143,6 @@ def lr_sweep_figure(sweep, *, max_loss=None, title="Final training loss against 
     fig.update_xaxes(type="log", title_text="learning rate", **ticks)
     fig.update_yaxes(type="log")
     fig.update_yaxes(title_text="training loss after the run (nats)", row=1, col=1)
-    if max_loss is not None:
-        fig.update_yaxes(range=[None, np.log10(max_loss)])
     fig.update_layout(title=title, legend_title="rank", template=TEMPLATE, height=420)
     return fig
 

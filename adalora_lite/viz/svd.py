@@ -5,7 +5,7 @@
     gamma_summary_figure(sweep)        final orthogonality error, lambda/sigma gap and accuracy vs gamma
     regrowth_figure(regrowth)          a masked triplet grows back, a pruned LoRA doublet never does
     revival_figure(run, event)         a triplet masked by the allocator and later kept again
-    init_figure(comparison)            LoRA vs SVD with orthogonal vs Gaussian (PEFT) init
+    init_figure(comparison, last_step) LoRA vs SVD with orthogonal vs Gaussian (PEFT) init
     update_figure(fig, new)            copy a freshly built figure's data into a live FigureWidget
 
 Numbers drawn are rounded to 4 significant digits (`sig`): plenty for the eye, and it keeps the
@@ -182,20 +182,24 @@ def _masked_stretches(mask, steps):
     return out
 
 
-def init_figure(comparison):
-    """Training loss and update size ||Delta W|| per step, for LoRA and the two SVD inits."""
+def init_figure(comparison, *, last_step=None):
+    """Training loss and update size ||Delta W|| per step, for LoRA and the two SVD inits, over the
+    steps up to `last_step` (default: all of them)."""
+    shown = slice(None) if last_step is None else comparison.steps <= last_step
+    steps = comparison.steps[shown]
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
         "training loss (whole training set)", "size of the update ΔW (summed over layers)"))
     for label, loss in comparison.train_loss.items():
         color = VARIANT_COLORS.get(label)
-        fig.add_scatter(x=comparison.steps, y=sig(loss), name=label, legendgroup=label,
+        fig.add_scatter(x=steps, y=sig(loss[shown]), name=label, legendgroup=label,
                         line=dict(color=color), row=1, col=1)
-        fig.add_scatter(x=comparison.steps, y=sig(comparison.update_norm[label]), name=label,
+        fig.add_scatter(x=steps, y=sig(comparison.update_norm[label][shown]), name=label,
                         legendgroup=label, showlegend=False, line=dict(color=color), row=1, col=2)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="cross-entropy (nats)", row=1, col=1)
     fig.update_yaxes(title_text="Frobenius norm of ΔW", row=1, col=2)
-    fig.update_layout(title="Same data, same learning rate: how fast each parameterization starts",
+    of = "" if last_step is None else f" (the first {int(steps[-1])} of {len(comparison.steps)} steps)"
+    fig.update_layout(title=f"Same data, same learning rate: how fast each parameterization starts{of}",
                       height=380, template=TEMPLATE, margin=dict(t=80, b=50),
                       legend=dict(title="adapter"))
     return fig

@@ -25,9 +25,11 @@ def rank_heatmap(ranks, *, title="Final rank of each adapted matrix", zmax=None,
     """
     grid, labels, layers = rank_grid(ranks)
     text = [[f"{v:.{decimals}f}" for v in row] for row in grid]
+    # Ranks of one run are integers: keep them integers in the figure too (a mean keeps 4 decimals).
+    whole = decimals == 0 and np.all(np.isfinite(grid)) and np.all(grid == np.round(grid))
     fig = go.Figure(go.Heatmap(
-        z=np.round(grid, 4), x=[f"layer {k}" for k in layers], y=labels, text=text,
-        texttemplate="%{text}", colorscale="Reds", zmin=0, zmax=zmax,
+        z=grid.astype(int) if whole else np.round(grid, 4), x=[f"layer {k}" for k in layers],
+        y=labels, text=text, texttemplate="%{text}", colorscale="Reds", zmin=0, zmax=zmax,
         colorbar=dict(title=dict(text="rank<br>(triplets)")),
         hovertemplate="%{y}, %{x}: rank %{text}<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="encoder layer (1 = next to the embeddings, 6 = top)",
