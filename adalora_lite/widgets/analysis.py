@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from ..labs.transformer import MODULES
 from ..labs.analysis import QUANTITIES
 from ..viz.analysis import quantity_heatmap, update_readout, update_spectrum_figure
+from .panel import Panel
 
 _NAME = re.compile(r"(?:^|\.)layer\.(\d+)\.(.+)$")
 
@@ -34,7 +35,8 @@ def index_report(report):
     return out
 
 
-class UpdateExplorer(widgets.VBox):
+class UpdateExplorer(Panel):
+    main_figure = "heatmap"
     def __init__(self, report, *, layer=6, module="W_f1", quantity="effective_rank"):
         self.report, self.index = report, index_report(report)
         layers = sorted({k for k, _ in self.index})

@@ -22,6 +22,7 @@ from ..labs.budget import TrajectoryParams, recorded
 from ..viz.budget import (lambda_figure, rank_figure, retarget_lambda_figure,
                           retarget_rank_figure, schedule_figure, update_lambda_figure,
                           update_rank_figure, update_schedule_figure)
+from .panel import Panel
 
 _WIDE = widgets.Layout(width="460px")
 _STYLE = {"description_width": "120px"}
@@ -57,7 +58,7 @@ def _float_slider(description, value, low, high, step, css=None):
     return s
 
 
-class SchedulePanel(widgets.VBox):
+class SchedulePanel(Panel):
     """The cubic schedule b(t) with sliders for its four knobs (total steps fixed)."""
 
     def __init__(self, total_steps=1000, init_budget=32, target_budget=12, warmup_steps=200,
@@ -129,8 +130,9 @@ def schedule_readout(schedule):
             f"the last {schedule.final_steps} steps train the frozen allocation.")
 
 
-class BudgetDashboard(widgets.VBox):
+class BudgetDashboard(Panel):
     """AdaLoRA on the planted-rank task, recorded once per parameter set and replayed by step."""
+    main_figure = "lambda_fig"
 
     def __init__(self, params=None, *, step=None, r_max=12, progress=True):
         params = TrajectoryParams() if params is None else params

@@ -19,6 +19,7 @@ from ..labs.importance import (SCORE_NAMES, all_scores, ranking_stability, smoot
 from ..viz.importance import (stability_title, traces_title, score_traces_figure,
                               stability_figure, traces_data)
 from ..viz.svd import sig
+from .panel import Panel
 
 SMOOTHED = SCORE_NAMES[2]
 
@@ -34,8 +35,9 @@ def importance_readout(run, smoothed, beta1, beta2, *, truth=None, budget=8, ski
     return text
 
 
-class ImportancePanel(widgets.VBox):
+class ImportancePanel(Panel):
     """run: a ScoreRun; truth: optional (n,) measured loss increase of masking each triplet."""
+    main_figure = "traces_fig"
 
     def __init__(self, run, truth=None, *, beta1=0.85, beta2=0.85, budget=8):
         self.run, self.truth, self.budget = run, truth, budget

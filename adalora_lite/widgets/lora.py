@@ -12,12 +12,13 @@ import plotly.graph_objects as go
 from ..errors import ConfigError
 from ..labs.lora import SCALINGS, first_step_gain
 from ..viz.lora import scale_figure, scale_readout, update_scale_figure
+from .panel import Panel
 
 RANKS = (1, 2, 4, 8, 16, 32)
 ALPHAS = (1, 2, 4, 8, 16, 32, 64)
 
 
-class ScalePanel(widgets.VBox):
+class ScalePanel(Panel):
     """Moving r only moves the marker; moving alpha measures the one-step gains anew (a fraction of
     a second: one Adam step per rank, scaling and seed), cached per alpha."""
 

@@ -9,9 +9,10 @@ import plotly.graph_objects as go
 
 from ..labs.rank import LowRankApprox
 from ..viz.rank import compression_figure, compression_readout, update_compression_figure
+from .panel import Panel
 
 
-class CompressionPanel(widgets.VBox):
+class CompressionPanel(Panel):
     """A grayscale image (d, k) in [0, 1], its SVD computed once, and a slider for the rank r."""
 
     def __init__(self, image, r=20, *, max_rank=None, step=2):

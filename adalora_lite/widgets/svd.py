@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from ..labs.svd import lambda_sv_gap
 from ..viz.svd import orthogonality_figure, singular_values_figure, update_figure
+from .panel import Panel
 
 
 def gamma_readout(run):
@@ -27,8 +28,9 @@ def gamma_readout(run):
             f"test accuracy = {run.test_accuracy:.3f}")
 
 
-class GammaPanel(widgets.VBox):
+class GammaPanel(Panel):
     """sweep: {(init, gamma): SVDRun} from `svd_lab.gamma_sweep`."""
+    main_figure = "sv_fig"
 
     def __init__(self, sweep, gamma=0.0, init="orthogonal", *, prebuild=True):
         self.sweep = sweep
