@@ -5,6 +5,7 @@ when right, and its text (what the notebook shows) says why, or what to look at 
 
     check_tail_error(s, r, answer)          Frobenius error of the best rank-r approximation
     check_breakeven_rank(d, k, answer)      largest r at which (d + k) r still saves parameters
+    check_rank_for_budget(d, k, fraction, answer)   largest r whose factors hold <= fraction of d k
     check_rank_for_error(approx, target, answer)   smallest r with relative error <= target
 """
 import math
@@ -57,6 +58,41 @@ def check_breakeven_rank(d, k, answer):
                                f"{lowrank_param_count(d, k, int(value)):,} numbers, not fewer than "
                                f"d k = {full:,}.")
     return Feedback(False, f"r = {int(value)} does save parameters, but a larger r still does too.")
+
+
+def check_rank_for_budget(d, k, fraction, answer):
+    """The largest integer r with (d + k) r <= fraction * d k: LoRA's factors for a (d, k) matrix
+    within a parameter budget given as a fraction of the full matrix."""
+    if answer is None:
+        return unanswered(f"the factors hold (d + k) r numbers; solve (d + k) r <= {fraction:g} d k "
+                          "for the largest whole number r.")
+    value = as_number(answer)
+    if value is None:
+        return not_a_number(answer)
+    full = full_param_count(d, k)
+    expected = int(math.floor(fraction * full / (d + k) * (1 + 1e-12)))
+    if value != int(value):
+        return Feedback(False, f"A rank is a whole number: {fraction:g} d k / (d + k) = "
+                               f"{fraction * full / (d + k):.2f} is not one. Which way must you round "
+                               "so the factors stay within the budget?")
+    r = int(value)
+    if r == expected:
+        share = lowrank_param_count(d, k, r) / full
+        return Feedback(True, f"Right: r = {r} stores {lowrank_param_count(d, k, r):,} numbers "
+                              f"({share:.3%} of {full:,}); r = {r + 1} would store "
+                              f"{lowrank_param_count(d, k, r + 1):,} "
+                              f"({lowrank_param_count(d, k, r + 1) / full:.3%}). The bigger the matrix, "
+                              "the larger the rank a fixed fraction buys.")
+    if r == breakeven_rank(d, k):
+        return Feedback(False, f"r = {r} is the break-even rank, where the factors are just under "
+                               f"100% of W. The question asks for {fraction:.0%} of it.")
+    if r < 1:
+        return Feedback(False, "A LoRA rank is at least 1.")
+    share = lowrank_param_count(d, k, r) / full
+    if r > expected:
+        return Feedback(False, f"At r = {r} the factors hold {lowrank_param_count(d, k, r):,} numbers, "
+                               f"{share:.3%} of d k: over the {fraction:.0%} budget.")
+    return Feedback(False, f"r = {r} fits ({share:.3%} of d k), but a larger rank still does.")
 
 
 def check_rank_for_error(approx, target, answer):
