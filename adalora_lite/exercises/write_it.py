@@ -14,16 +14,21 @@ Reference solutions: `adalora_lite.exercises.solutions`.
 import numpy as np
 
 from ..schedule import budget_schedule
-from ..scoring import sensitivity, smooth, top_b_mask, triplet_scores
+from ..scoring import layer_triplet_scores, sensitivity, smooth, top_b_mask
 from .feedback import Feedback, unanswered
 
 
 def _call(fn, *args):
-    """(result, None) or (None, Feedback) when the student's function raised."""
+    """(result, None) or (None, Feedback) when the student's function raised, or is still the
+    notebook's stub (it returns None or ...)."""
     try:
-        return fn(*args), None
+        got = fn(*args)
     except Exception as err:  # the student's code: report any failure, never crash the notebook
         return None, Feedback(False, f"Your function raised {type(err).__name__}: {err}")
+    if got is None or got is Ellipsis:
+        return None, Feedback(False, "Not answered yet: your function returns "
+                                     f"{'None' if got is None else '...'}; write its body.")
+    return got, None
 
 
 def _first_difference(got, expected, slips):
@@ -92,12 +97,7 @@ def check_triplet_score(fn, d_out=6, r=4, d_in=5):
     got, error = _call(fn, s_lambda.copy(), s_P.copy(), s_Q.copy())
     if error is not None:
         return error
-    # the library's flat form: every entry tagged with its triplet and weighted 1, 1/d_out, 1/d_in
-    entries = np.concatenate([s_lambda, s_P.ravel(), s_Q.ravel()])
-    triplet_of = np.concatenate([np.arange(r), np.tile(np.arange(r), d_out),
-                                 np.repeat(np.arange(r), d_in)])
-    weight_of = np.concatenate([np.ones(r), np.full(d_out * r, 1 / d_out), np.full(r * d_in, 1 / d_in)])
-    expected = triplet_scores(entries, triplet_of, weight_of, r)
+    expected = layer_triplet_scores(s_P, s_lambda, s_Q)
     wrong = _first_difference(got, expected, [
         (s_lambda + s_P.sum(0) + s_Q.sum(1), "the paper averages over P's column and Q's row "
                                               "(1/d1 and 1/d2), it does not sum them."),
