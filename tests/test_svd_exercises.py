@@ -1,4 +1,5 @@
 """adalora_lite.exercises.svd: right answers pass, wrong ones get a helpful message, none raise."""
+import numpy as np
 import pytest
 
 from adalora_lite.labs import svd as svd_lab
@@ -53,3 +54,31 @@ def test_smallest_gamma(sweep):
     assert not ex.check_smallest_gamma("x", sweep, max_gap)
     assert repr(ex.check_smallest_gamma(None, sweep, max_gap)).startswith("Not answered yet")
     assert ex.smallest_gamma(sweep, max_gap=1e-9) is None
+
+
+def test_layer_gap_right_rounded_and_wrong():
+    from adalora_lite.exercises.svd import check_layer_gap
+    from adalora_lite.labs.svd import lambda_sv_gap
+
+    class Run:  # a recorded run in miniature: two layers of 3 triplets, one step
+        layer_names = ("layers.0", "layers.1")
+        lam = np.array([[0.5, -2.0, 1.0, 1.0, 1.0, 1.0]])
+        sv = np.array([[2.5, 1.2, 0.4, 1.0, 1.0, 1.0]])
+
+        def row(self, step):
+            return 0
+
+        def layer_slice(self, name):
+            return slice(0, 3) if name == "layers.0" else slice(3, 6)
+
+    run = Run()
+    right = lambda_sv_gap(run)["layers.0"]
+    assert check_layer_gap(right, run)
+    assert check_layer_gap(round(right, 3), run) and check_layer_gap(float(f"{right:.3g}"), run)
+    assert not check_layer_gap(None, run) and "Not answered" in repr(check_layer_gap(None, run))
+    lam, sv = np.abs(run.lam[0, :3]), run.sv[0, :3]
+    assert "largest first" in repr(check_layer_gap(np.linalg.norm(lam - sv) / np.linalg.norm(sv), run))
+    assert "relative" in repr(check_layer_gap(np.linalg.norm(np.sort(lam)[::-1] - sv), run))
+    assert "mean over both layers" in repr(check_layer_gap(np.mean(list(lambda_sv_gap(run).values())), run))
+    assert not check_layer_gap(right * 1.1, run)
+    assert not check_layer_gap("a gap", run)

@@ -7,13 +7,14 @@ on a placeholder or a malformed answer.
     check_param_count(answer, d_out, d_in, r)       trainable parameters of one SVD adapter
     check_masked_gradient(answer)                   which parts of a masked triplet get a gradient
     check_smallest_gamma(answer, sweep, max_gap)    the smallest gamma whose lambda/sigma gap is small
+    check_layer_gap(answer, run, layer)             one layer's lambda/sigma gap, computed by the student
 """
 import numpy as np
 
 from ..reference import SVDLinear
 from ..labs.svd import lambda_sv_gap, param_counts
 from ..regularizer import orthogonality_grad
-from .feedback import Feedback, as_number, unanswered
+from .feedback import Feedback, agrees, as_number, unanswered
 
 
 def check_param_count(answer, d_out=32, d_in=64, r=8):
@@ -130,3 +131,41 @@ def check_smallest_gamma(answer, sweep, max_gap=0.2, init="orthogonal"):
         return Feedback(False, f"At γ = {value:g} the gap is {gap:.3f}, not below {max_gap}: go higher.")
     return Feedback(False, f"At γ = {value:g} the gap is {gap:.3f}, below {max_gap}, but a smaller "
                            "γ already gets there: go lower.")
+
+
+def check_layer_gap(answer, run, layer="layers.0"):
+    """The student computes one layer's final lambda/sigma gap from a recorded run:
+    ||sort(|lam|, largest first) - sigma||_2 / ||sigma||_2. Rounded answers (2 or more significant
+    digits) are accepted; the usual slips get their own hint."""
+    if answer is None:
+        return unanswered("sort |lambda| largest first, subtract the singular values, and divide the "
+                          "norm of the difference by the norm of the singular values.")
+    value = as_number(answer)
+    if value is None:
+        return Feedback(False, f"Expected a number, got {answer!r}.")
+    right = lambda_sv_gap(run)[layer]
+    i, cols = run.row(-1), run.layer_slice(layer)
+    lam, sv = np.abs(run.lam[i, cols]), run.sv[i, cols]
+    mean_gap = float(np.mean(list(lambda_sv_gap(run).values())))
+    if agrees(value, right):
+        return Feedback(True, f"Right: {right:.4f}. The tables print the mean over both layers "
+                              f"({mean_gap:.4f}); {layer} alone is {'above' if right > mean_gap else 'below'} it.")
+    slips = {
+        "unsorted": np.linalg.norm(lam - sv) / np.linalg.norm(sv),
+        "smallest first": np.linalg.norm(np.sort(lam) - sv) / np.linalg.norm(sv),
+        "no division": np.linalg.norm(np.sort(lam)[::-1] - sv),
+        "divided by |lambda|": np.linalg.norm(np.sort(lam)[::-1] - sv) / np.linalg.norm(lam),
+        "the mean": mean_gap,
+    }
+    hints = {
+        "unsorted": "sort |lambda| largest first: the singular values are sorted, the lambdas are not.",
+        "smallest first": "sort |lambda| largest first, like the singular values (np.sort(...)[::-1]).",
+        "no division": "divide by ||sigma||_2: the gap is relative.",
+        "divided by |lambda|": "divide by the norm of the singular values, not of the lambdas.",
+        "the mean": "that is the mean over both layers, printed in the table; compute one layer.",
+    }
+    for name, x in slips.items():
+        if not np.isclose(x, right, rtol=1e-3) and agrees(value, float(x)):
+            return Feedback(False, f"Not quite ({value:g}): {hints[name]}")
+    return Feedback(False, f"Not quite ({value:g}). Take |lambda| of the last step, sort it largest "
+                           "first, subtract sigma, and divide the norm by the norm of sigma.")
