@@ -112,4 +112,20 @@ def test_masking_loss_increase_restores_the_model(task, run):
     layer.lam[3] = kept
     assert truth[8 + 3] == pytest.approx(masked - before, rel=1e-9)
     pred = lab.predictiveness(run, task)
-    assert set(pred) == set(lab.SCORE_NAMES) and all(-1 <= v <= 1 for v in pred.values())
+    assert list(pred) == list(lab.ABLATION_NAMES) and all(-1 <= v <= 1 for v in pred.values())
+
+
+def test_ema_alone_arm(run):
+    """The ablation's fourth arm: s = Ibar alone. With beta1 = 0 the EMA is the raw sensitivity."""
+    np.testing.assert_allclose(lab.ema_scores(run, 0.0), lab.sensitivity_scores(run), rtol=1e-12)
+    ema = lab.ema_scores(run, 0.85)
+    assert ema.shape == lab.sensitivity_scores(run).shape
+    # by hand at step 2: Ibar = 0.85 * 0.15 * I1 + 0.15 * I2, aggregated per triplet
+    ibar = 0.85 * 0.15 * run.sensitivity[0] + 0.15 * run.sensitivity[1]
+    from adalora_lite.scoring import triplet_scores
+    np.testing.assert_allclose(ema[1], triplet_scores(ibar, run.triplet_of, run.weight_of,
+                                                      run.n_triplets), rtol=1e-12)
+    arms = lab.ablation_scores(run)
+    assert list(arms) == list(lab.ABLATION_NAMES)
+    np.testing.assert_array_equal(arms[lab.EMA_NAME], ema)
+    np.testing.assert_array_equal(arms["smoothed Ī·Ū"], lab.smoothed_scores(run))

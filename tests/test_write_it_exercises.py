@@ -76,3 +76,12 @@ def test_cubic_budget_slips():
     assert "cubic decay" in repr(ex.check_cubic_budget(linear))
     assert not ex.check_cubic_budget(rounded)
     assert "warm-up" in repr(ex.check_cubic_budget(lambda t, T, b0, bT, ti, tf: bT))
+
+
+@pytest.mark.parametrize("check", [ex.check_sensitivity, ex.check_smooth, ex.check_triplet_score,
+                                   ex.check_top_b_mask, ex.check_cubic_budget])
+@pytest.mark.parametrize("stub_result", [None, Ellipsis])
+def test_the_notebooks_stub_waits(check, stub_result):
+    """The notebooks' stubs (`return None  # your code`, or `...`) get "not yet", never a crash."""
+    feedback = check(lambda *args: stub_result)
+    assert not feedback and repr(feedback).startswith("Not answered yet")

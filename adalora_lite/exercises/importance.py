@@ -6,6 +6,8 @@ right; its text says why, or what to look at again. Checkers never raise on a pl
     check_ema_memory(answer, beta1, fraction)   steps until one sensitivity spike weighs < fraction
     check_smoothing_step(answer, ...)           one step of Ibar and Ubar by hand (eq. 9 and 10)
     check_dominant_term(answer, terms)          which of the three terms makes up most of S_i
+    check_summed_score(answer, terms, ...)      S_i of one triplet if eq. (7) summed P's column and
+                                                Q's row instead of averaging them
 """
 import math
 
@@ -110,3 +112,40 @@ def check_dominant_term(answer, terms):
                               "(or d_in) entries, and the mean divides it again.")
     return Feedback(False, f"{answer} is the largest term for only {counts[answer]} of {n} "
                            "triplets. Read the share of each colour in the right-hand panel.")
+
+
+def summed_score(terms, layer, k, d_out, d_in):
+    """S_i of triplet k of `layer` if eq. (7) *summed* over P's column (d_out entries) and Q's row
+    (d_in entries) instead of averaging: s(lambda) + d_out * mean s(P) + d_in * mean s(Q)."""
+    t = terms[layer]
+    return float(t["s_lam"][k] + d_out * t["mean_s_P"][k] + d_in * t["mean_s_Q"][k])
+
+
+def check_summed_score(answer, terms, layer, k, d_out, d_in):
+    """answer: S_i of one triplet with sums instead of the paper's means (numbers of section 3)."""
+    if answer is None:
+        return unanswered(f"a mean over {d_out} entries times {d_out} is their sum; do the same "
+                          f"for Q's row ({d_in} entries), then add s(lambda).")
+    value = as_number(answer)
+    if value is None:
+        return Feedback(False, f"Your answer {answer!r} is not a number: give one number.")
+    right = summed_score(terms, layer, k, d_out, d_in)
+    t = terms[layer]
+    s_lam, m_p, m_q = (float(t[key][k]) for key in TERMS)
+    if agrees(value, right):
+        share = s_lam / right
+        return Feedback(True, f"Right: S = {right:.4e}. With sums, the lambda term is only "
+                              f"{share:.0%} of it instead of {s_lam / float(t['sum'][k]):.0%}: the "
+                              f"{d_out + d_in} entries of P's column and Q's row would outvote the "
+                              "one lambda, and a layer with wide matrices would score high for its "
+                              "width alone. The paper's 1/d1 and 1/d2 prevent that.")
+    if agrees(value, float(t["sum"][k])):
+        return Feedback(False, "That is the allocator's S, with the paper's means. Turn each mean "
+                               "back into a sum first.")
+    if agrees(value, s_lam + d_in * m_p + d_out * m_q):
+        return Feedback(False, f"P's column has d_out = {d_out} entries (P is d_out x r), Q's row "
+                               f"d_in = {d_in}: the factors are swapped.")
+    if agrees(value, d_out * m_p + d_in * m_q):
+        return Feedback(False, "Almost: s(lambda_i) itself is the first of the three terms.")
+    return Feedback(False, f"Not {value:g}. S = s(lambda) + {d_out} x (mean of s(P)) + {d_in} x "
+                           "(mean of s(Q)), with the numbers printed in section 3.")

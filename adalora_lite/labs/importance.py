@@ -8,7 +8,9 @@ milliseconds without retraining (the smoothing does not change the training: not
     record_scores(task)                  -> ScoreRun (also runs a RankAllocator live, as a check)
     lambda_scores(run)                   (T, n) |lambda_i|, the simplest score
     sensitivity_scores(run)              (T, n) S_i with s = I: the raw per-minibatch sensitivity
+    ema_scores(run, beta1)               (T, n) S_i with s = Ibar: the sensitivity's EMA alone
     smoothed_scores(run, beta1, beta2)   (T, n) S_i with s = Ibar * Ubar: AdaLoRA's score
+    ablation_scores(run, beta1, beta2)   {name: (T, n)} the four arms of ABLATION_NAMES
     ranking_stability(scores)            (T-1,) Spearman rank correlation of consecutive steps
     topb_turnover(scores, budget)        (T-1,) triplets entering the top-b set at each step
     stability_table(run, beta1s, beta2s) mean Spearman for a grid of betas
@@ -18,8 +20,10 @@ milliseconds without retraining (the smoothing does not change the training: not
     masking_loss_increase(model, task)   measured: training loss change when lambda_i := 0 alone
     predictiveness(run, task)            Spearman of each score with that measured change
 
-All three per-triplet scores use the same aggregation S_i = s(lambda_i) + mean_j s(P_ji) +
-mean_j s(Q_ij) (the library's `triplet_scores`), and differ only in s: that is the paper's ablation.
+All the per-triplet scores use the same aggregation S_i = s(lambda_i) + mean_j s(P_ji) +
+mean_j s(Q_ij) (the library's `triplet_scores`), and differ only in s: that is the paper's ablation
+(its Table 4 replaces s = Ibar * Ubar by "s = I", the sensitivity alone; the table does not say
+whether smoothed or raw, so the ablation here has both arms: raw I and its EMA Ibar).
 """
 from dataclasses import dataclass, field
 
@@ -34,7 +38,9 @@ from .common import single_thread
 
 BETAS = (0.5, 0.7, 0.85, 0.95)  # the grid of the stability table
 DEFAULTS = dict(r=8, alpha=8.0, gamma=0.1, lr=0.2, steps=200, batch_size=32, seed=0)
-SCORE_NAMES = ("|λ|", "sensitivity I", "smoothed Ī·Ū")
+SCORE_NAMES = ("|λ|", "sensitivity I", "smoothed Ī·Ū")  # the three the widget of notebook 05 draws
+EMA_NAME = "EMA Ī alone"
+ABLATION_NAMES = ("|λ|", "sensitivity I", EMA_NAME, "smoothed Ī·Ū")  # with the EMA-alone arm
 
 
 @dataclass
@@ -138,6 +144,23 @@ def smoothed_scores(run, beta1=0.85, beta2=0.85):
     return out
 
 
+def ema_scores(run, beta1=0.85):
+    """(T, n) S_i with s(w) = Ibar(w): the sensitivity's moving average alone, no uncertainty."""
+    ema = np.zeros(run.sensitivity.shape[1])  # starts at zero, as the allocator's
+    out = np.empty((len(run.sensitivity), run.n_triplets))
+    for t, I in enumerate(run.sensitivity):
+        ema, _ = smooth(ema, ema, I, beta1=beta1, beta2=0.0)  # the same eq. (9); Ubar unused
+        out[t] = triplet_scores(ema, run.triplet_of, run.weight_of, run.n_triplets)
+    return out
+
+
+def ablation_scores(run, beta1=0.85, beta2=0.85):
+    """{name: (T, n)} the four arms of ABLATION_NAMES: |lambda|, raw I, Ibar alone, Ibar * Ubar."""
+    scores = all_scores(run, beta1, beta2)
+    scores[EMA_NAME] = ema_scores(run, beta1)
+    return {name: scores[name] for name in ABLATION_NAMES}
+
+
 def all_scores(run, beta1=0.85, beta2=0.85):
     """{name: (T, n)} the three scores, named as in SCORE_NAMES."""
     return dict(zip(SCORE_NAMES, (lambda_scores(run), sensitivity_scores(run),
@@ -224,8 +247,8 @@ def masking_loss_increase(model, task):
 
 
 def predictiveness(run, task, *, beta1=0.85, beta2=0.85):
-    """{score name: Spearman rho between the score at the last step and the measured loss
+    """{score name (the four of ABLATION_NAMES): Spearman rho between the score at the last step and the measured loss
     increase of masking each triplet alone}: which score ranks triplets like reality does."""
     truth = masking_loss_increase(run.model, task)
     return {name: float(spearmanr(scores[-1], truth).statistic)
-            for name, scores in all_scores(run, beta1, beta2).items()}
+            for name, scores in ablation_scores(run, beta1, beta2).items()}

@@ -17,7 +17,8 @@ from ..labs.importance import ranking_stability
 from .style import TEMPLATE
 from .svd import sig
 
-SCORE_COLORS = {"|λ|": "#1f77b4", "sensitivity I": "#7f7f7f", "smoothed Ī·Ū": "#2ca02c"}
+SCORE_COLORS = {"|λ|": "#1f77b4", "sensitivity I": "#7f7f7f", "EMA Ī alone": "#9467bd",
+                "smoothed Ī·Ū": "#2ca02c"}
 LAYER_SCALES = ("Blues", "Oranges", "Greens", "Purples")
 STEP_EVERY = 2  # traces are drawn every 2nd step: half the points, the same picture
 
