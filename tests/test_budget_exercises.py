@@ -59,3 +59,16 @@ def test_final_ranks_reads_the_recorded_run():
     assert not fb and f"layers.{i}" in fb.message
     assert "3 adapted layers" in check_final_ranks([1, 3], 4, **SMALL).message
     assert "as a list" in check_final_ranks("1, 2, 1", 4, **SMALL).message
+
+
+def test_kept_parameters_of_the_notebook_question():
+    """Notebook 06 asks for 12 triplets in 3072 x 768 layers: 12 x (3072 + 768 + 1) = 46092."""
+    def check(answer):
+        return check_kept_parameters(answer, budget=12, d_out=3072, d_in=768)
+    for right in (46092, 46092.0, "46092", 12 * (3072 + 768 + 1)):
+        assert check(right), right
+    assert "own lambda" in check(12 * (3072 + 768)).message
+    assert "at the start" in check(4 * 8 * (3072 + 768 + 1)).message
+    assert "whole weight matrices" in check(4 * 3072 * 768).message
+    assert not check(588) and not check(46000) and not check(None)
+    assert check(None).message.startswith("Not answered yet")
