@@ -195,3 +195,79 @@ def test_update_growth_lora_moves_faster_than_adalora_at_the_same_learning_rate(
     assert all(a > 0 for a in ada) and lora[0] > 3 * ada[0]
     with pytest.raises(ConfigError):
         update_growth(FinetuneConfig(method="probe"), tiny_split)
+
+
+# ------------------------------------------------------------- where the allocator runs
+def test_order_is_validated_and_defaults_to_peft():
+    from adalora_lite.labs.transformer import ORDERS
+
+    assert ORDERS == ("peft", "paper") and FinetuneConfig().order == "peft"
+    with pytest.raises(ConfigError):
+        FinetuneConfig(order="before")
+
+
+def test_paper_order_scores_the_weights_before_the_step_and_masks_after_it():
+    """Algorithm 1: I(t) = |w(t) grad(t)|, then lam(t+1) = T(lam(t) - eta grad, S(t))."""
+    import torch
+
+    from adalora_lite import RankAllocator
+    from adalora_lite.labs.transformer import train_step
+    from adalora_lite.nn import add_adapters
+
+    class Toy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.query = torch.nn.Linear(4, 4)
+
+        def forward(self, x, labels):
+            return type("Out", (), {"loss": ((self.query(x) - labels) ** 2).mean()})()
+
+    def run(order):
+        torch.manual_seed(0)
+        model = Toy()
+        adapters = add_adapters(model, ["query"], adapter="svd", r=3, alpha=3)
+        layer = adapters["query"]
+        with torch.no_grad():
+            layer.lam.copy_(torch.tensor([0.5, -0.2, 0.1]))
+        alloc = RankAllocator(adapters, target_budget=1, total_steps=4, warmup_steps=0, final_steps=1,
+                              beta1=0.5, beta2=0.5)
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+        x, y = torch.randn(8, 4), torch.randn(8, 4)
+        lam_before = layer.lam.detach().clone()
+        seen = {}
+        orig = alloc.update
+
+        def spy(step):
+            seen["lam"] = layer.lam.detach().clone()
+            return orig(step)
+
+        alloc.update = spy
+        train_step(model, {"x": x}, y, opt, step=1, allocator=alloc, order=order)
+        return lam_before, seen["lam"], layer
+
+    before, scored, layer = run("paper")
+    assert torch.equal(scored, before)  # scored with w(t), before the step
+    assert torch.all(layer.lam[~layer.mask] == 0) and layer.mask.sum() < 3  # masked after the step
+    before, scored, layer = run("peft")
+    assert not torch.equal(scored, before)  # scored with w(t+1)
+    assert torch.all(layer.lam[~layer.mask] == 0)
+
+
+def test_loop_orders_planted_compares_both_orders_on_the_same_seed():
+    from adalora_lite.labs.transformer import loop_orders_planted
+
+    (row,) = loop_orders_planted(seeds=[0], total_steps=60, warmup_steps=10, final_steps=10)
+    assert row["seed"] == 0 and 0.0 <= row["same_kept"] <= 1.0
+    for order in ("paper", "peft"):
+        assert sum(row[order]["ranks"]) == 12 == sum(row[order]["mask"])  # the budget 1+4+2+5
+        assert row[order]["relative_loss"] > 0 and row[order]["revived"] >= 0
+        assert 0 <= row[order]["allocation_error"] <= 12
+
+
+def test_recorded_loop_orders_load():
+    from adalora_lite.labs.transformer import load_loop_orders
+
+    meta, result = load_loop_orders()
+    assert "loop_orders.py" in meta["command"]
+    assert result["paper"]["total_rank"] == result["peft"]["total_rank"] == 144
+    assert 0.0 <= result["same_kept"] <= 1.0 and 0 <= result["same_rank"] <= 36

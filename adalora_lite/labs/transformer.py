@@ -19,6 +19,11 @@ The training step, in the order AdaLoRA needs (see `train_step`):
     allocator.update(step)        # after the step (new weights), before the gradients are cleared
     optimizer.zero_grad()
 
+That is the order of the authors' code and of PEFT (`update_and_allocate` after `optimizer.step()`).
+The paper's Algorithm 1 scores *before* the update (lines 4-6: w(t) with its own gradient) and
+masks the updated lambdas with those scores (line 8). `FinetuneConfig(order="paper")` runs that
+order; `loop_orders_planted` and `compare_loop_orders` measure how much the two differ.
+
 Texts are tokenized once (truncated to `max_length`), then padded per batch to its longest text.
 """
 import math
@@ -33,6 +38,9 @@ from ..errors import ConfigError
 from .rank import adapter_param_count
 
 METHODS = ("probe", "lora", "adalora")
+# Where the allocator runs in a step. "peft": after optimizer.step() (the authors' code, PEFT; the
+# default); "paper": Algorithm 1 of the paper, scores before the step, the mask applied after it.
+ORDERS = ("peft", "paper")
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,13 @@ class FinetuneConfig:
     probe_steps: int = 300           # probe: full-batch AdamW steps on cached features
     probe_lr: float = 1e-2
     seed: int = 0                    # head init, adapter init, dropout, batch order
+    order: str = "peft"              # AdaLoRA: where the allocator runs (ORDERS; see train_step)
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.order not in ORDERS:
+            raise ConfigError(f"order must be one of {ORDERS}, got {self.order!r}")
         if self.method == "adalora" and self.init_r < self.r:
             raise ConfigError(f"init_r must be >= r (AdaLoRA only prunes), got {self.init_r} < {self.r}")
         if self.epochs <= 0 or self.batch_size < 1:
@@ -158,24 +169,40 @@ def make_allocator(adapters, config, total_steps):
 
 
 def train_step(model, batch, labels, optimizer, *, step, adapters=None, gamma=0.0,
-               allocator=None, scheduler=None):
+               allocator=None, scheduler=None, order="peft"):
     """One AdamW step; returns the cross-entropy (without the regularizer) as a float.
 
-    The allocator is called *after* optimizer.step() (it scores |w * grad| with the new weights
-    and the gradient that produced them) and *before* zero_grad() (which would erase the grads).
+    order="peft" (the authors' code and PEFT): the allocator is called *after* optimizer.step() (it
+    scores |w * grad| with the new weights and the gradient that produced them) and *before*
+    zero_grad() (which would erase the grads).
+    order="paper" (Algorithm 1): the allocator scores (and masks) *before* optimizer.step(), so
+    |w * grad| pairs w(t) with its own gradient; the optimizer then moves the masked lambdas (Adam
+    by about lr), and the same mask is applied again: lam(t+1) = T(lam(t) - eta grad, S(t)).
     """
     from ..nn import orthogonality_loss
 
     loss = model(**batch, labels=labels).loss
     objective = loss + gamma * orthogonality_loss(adapters) if gamma and adapters else loss
     objective.backward()
+    if allocator is not None and order == "paper":
+        allocator.update(step)
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
     if allocator is not None:
-        allocator.update(step)
+        if order == "paper":
+            reapply_masks(allocator)
+        else:
+            allocator.update(step)
     optimizer.zero_grad(set_to_none=True)
     return float(loss.detach())
+
+
+def reapply_masks(allocator):
+    """Zero again the lambdas the last masking dropped (the step after it may have moved them)."""
+    if allocator.masking and allocator.last_step is not None:
+        for layer in allocator.layers.values():
+            layer.apply_mask(layer.mask)
 
 
 def warmup_linear(total_steps, warmup_fraction=0.1):
@@ -229,7 +256,7 @@ def finetune(config, split, *, progress=True, model_parts=None):
     for step, idx in enumerate(bar, start=1):
         losses.append(train_step(model, collate([train_ids[i] for i in idx]), labels[idx], optimizer,
                                  step=step, adapters=adapters, gamma=gamma, allocator=allocator,
-                                 scheduler=scheduler))
+                                 scheduler=scheduler, order=config.order))
     bar.close()
     accuracy = evaluate(model, test_ids, split.test_labels)
     ranks = allocator.ranks() if allocator is not None else {n: a.r for n, a in adapters.items()}
@@ -377,10 +404,19 @@ def update_growth(config, split, steps=10):
     """How far the adapters move in the first `steps` training steps: the mean over the adapted
     matrices of ||Delta W||_F after each step (a list). Same loop as `finetune`, without masking.
 
-    Under Adam every parameter moves by about the learning rate per step. LoRA (B = 0, A random)
-    moves all d_out x r entries of B from step 1; AdaLoRA (lam = 0, P and Q orthonormal) can only
-    move its r singular values at first (the gradients of P and Q are proportional to lam), so at the
-    same learning rate its Delta W grows far more slowly."""
+    Why AdaLoRA starts slowly at the same learning rate. Adam moves every parameter by about the
+    learning rate per step, whatever the size of its gradient, so what sets the early growth of
+    Delta W is how many numbers move and what they are multiplied by, not the gradient's size:
+
+    LoRA     Delta W = s B A: all d_out x r entries of B move by about lr, each multiplied by a row
+             of A (Kaiming-uniform, row norm about sqrt(1/3)): ||Delta W||_F ~ s lr sqrt(d_out r / 3)
+             after step 1 (0.045 for a 384 x 384 matrix at r = 4, s = 2).
+    AdaLoRA  Delta W = s P diag(lam) Q with lam = 0 at the start: Delta W is linear in the r values
+             of lam, each moving by about lr, each multiplied by ||P_i|| ||Q_i|| (1 for our orthonormal
+             P, Q; about 0.02^2 sqrt(d_out d_in) = 0.15 for PEFT's and the authors' N(0, 0.02^2) at
+             384 x 384): ||Delta W||_F ~ s lr sqrt(r) ||P_i|| ||Q_i|| (0.0049 at r = 6, s = 2).
+             P and Q move too once lam is not 0, but their change enters Delta W multiplied by lam.
+    """
     import torch
 
     if config.method == "probe":
@@ -398,3 +434,98 @@ def update_growth(config, split, steps=10):
         with torch.no_grad():
             norms.append(float(np.mean([a.delta_weight().norm().item() for a in adapters.values()])))
     return norms
+
+
+# ------------------------------------------------------------------- where the allocator runs
+def _planted_step(model, x, y, *, lr, gamma, allocator, step, order):
+    """reference.train_step with the allocator where `order` puts it (SGD, NumPy, planted task)."""
+    from ..reference.layers import SVDLinear
+    from ..regularizer import orthogonality_grad
+    from .budget import mse
+
+    loss, dout = mse(model.forward(x), y)
+    model.backward(dout)
+    svd_layers = [layer for layer in model.layers.values() if isinstance(layer, SVDLinear)]
+    for layer in svd_layers:  # the regularizer averaged over layers, as reference.train_step does
+        dP, dQ = orthogonality_grad(layer.P, layer.Q)
+        layer.grads["P"] += gamma / len(svd_layers) * dP
+        layer.grads["Q"] += gamma / len(svd_layers) * dQ
+    if order == "paper":
+        allocator.update(step)           # Algorithm 1, lines 4-6: w(t) with its own gradient
+    for layer in model.layers.values():
+        for name, w in layer.params().items():
+            w -= lr * layer.grads[name]
+    if order == "paper":
+        reapply_masks(allocator)         # line 8: T(lam(t) - eta grad, S(t))
+    else:
+        allocator.update(step)           # the authors' code, PEFT: w(t+1) with the gradient at w(t)
+    return loss
+
+
+def loop_orders_planted(seeds=(0, 1, 2), *, init_r=8, total_steps=1000, warmup_steps=200,
+                        final_steps=300, lr=0.2, gamma=0.1):
+    """AdaLoRA on notebook 06's planted-rank task (NumPy, SGD) in both orders, same seed each.
+
+    Per seed: {"seed", "paper", "peft"} where each order holds "ranks" (a list per layer),
+    "mask" (a flat bool list, every triplet), "revived" (how many times a triplet masked
+    after one step was kept after the next), "relative_loss" (test loss / frozen loss) and
+    "allocation_error" (triplets in the wrong layer against the planted ranks); plus "same_kept",
+    the fraction of the budget kept by both orders (1.0: the same triplets survive).
+    """
+    from ..allocator import RankAllocator
+    from .budget import allocation_error, make_planted_task, planted_model
+
+    out = []
+    for seed in seeds:
+        task = make_planted_task(seed=seed)
+        budget = sum(task.planted_ranks)
+        row = {"seed": int(seed)}
+        for order in ORDERS:
+            model = planted_model(task, adapter="svd", r=init_r, seed=seed)
+            alloc = RankAllocator(model.layers, target_budget=budget, total_steps=total_steps,
+                                  warmup_steps=warmup_steps, final_steps=final_steps)
+            revived, dropped = 0, np.zeros(init_r * len(task.planted_ranks), dtype=bool)
+            for step, idx in enumerate(task.batches(total_steps, 64, seed=seed + 1000), start=1):
+                _planted_step(model, task.X_train[idx], task.Y_train[idx], lr=lr, gamma=gamma,
+                              allocator=alloc, step=step, order=order)
+                kept = np.concatenate([layer.mask for layer in model.layers.values()])
+                revived += int((dropped & kept).sum())  # masked after the last step, kept now
+                dropped = ~kept
+            ranks = [int(r) for r in alloc.ranks().values()]
+            row[order] = {"ranks": ranks, "revived": revived,
+                          "mask": [bool(k) for layer in model.layers.values() for k in layer.mask],
+                          "relative_loss": task.loss(model) / task.start_loss(),
+                          "allocation_error": allocation_error(ranks, task.planted_ranks)}
+        both = np.logical_and(row["paper"]["mask"], row["peft"]["mask"]).sum()
+        row["same_kept"] = float(both / budget)
+        out.append(row)
+    return out
+
+
+def compare_loop_orders(config, split, *, progress=True):
+    """Two MiniLM AdaLoRA runs that differ only in `order` (same seed, data, batches).
+
+    Returns {"paper": FinetuneResult.summary() + ranks, "peft": ..., "same_kept": the fraction of
+    the final budget kept by both (the same triplet of the same matrix), "same_rank": the number
+    of matrices with the same final rank}. Minutes on a CPU: `benchmarks/loop_orders.py` records it
+    into adalora_lite/results/loop_orders.json, which `load_loop_orders()` reads."""
+    if config.method != "adalora":
+        raise ConfigError("compare_loop_orders compares AdaLoRA runs: method must be 'adalora'")
+    out, masks = {}, {}
+    for order in ORDERS:
+        parts = build_model(replace(config, order=order), len(split.train_texts))
+        res = finetune(replace(config, order=order), split, progress=progress, model_parts=parts)
+        masks[order] = np.concatenate([a.mask.numpy() for a in parts[2].values()])
+        out[order] = {**res.summary(), "ranks": res.ranks}
+    budget = config.r * len(out["peft"]["ranks"])
+    out["same_kept"] = float(np.logical_and(masks["paper"], masks["peft"]).sum() / budget)
+    out["same_rank"] = int(sum(out["paper"]["ranks"][n] == r for n, r in out["peft"]["ranks"].items()))
+    return out
+
+
+def load_loop_orders(path=None):
+    """The recorded `compare_loop_orders` run: (meta, result)."""
+    import json
+
+    data = json.loads(open(path).read()) if path else recorded_results.load("loop_orders.json")
+    return data["meta"], data["result"]

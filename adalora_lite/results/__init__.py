@@ -4,6 +4,8 @@
                            (written by `python benchmarks/run.py --only accuracy`)
     init_comparison.json   notebook 08: data-aware initializations (written by
                            `python benchmarks/init_comparison.py`)
+    loop_orders.json       notebook 07: the paper's vs PEFT's allocator order on MiniLM (written
+                           by `python benchmarks/loop_orders.py`)
 
     path(name)    where the file lies (inside the installed package; the benchmarks write there)
     load(name)    its JSON, read through importlib.resources (works from a wheel)
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-FILES = ("minilm_tweets.json", "init_comparison.json")
+FILES = ("minilm_tweets.json", "init_comparison.json", "loop_orders.json")
 
 
 def path(name):
