@@ -12,6 +12,13 @@ def test_placeholder_is_unanswered(check):
     assert not fb and repr(fb).startswith("Not answered yet")
 
 
+def test_param_count_of_a_layer_not_on_screen():  # notebook 03, exercise 1
+    assert E.check_lora_param_count(61440, d_out=3072, d_in=768, r=16)
+    assert E.check_lora_param_count(61440.0, d_out=3072, d_in=768, r=16)
+    assert not E.check_lora_param_count(15360, d_out=3072, d_in=768, r=16)
+    assert "B alone" in repr(E.check_lora_param_count(3072 * 16, d_out=3072, d_in=768, r=16))
+
+
 def test_param_count():
     assert E.check_lora_param_count(15360)
     assert "15,360" in repr(E.check_lora_param_count(15360.0))
@@ -24,14 +31,23 @@ def test_param_count():
     assert E.check_lora_param_count(2 * (4 + 6), d_out=4, d_in=6, r=2)
 
 
-def test_alpha_for_rank():
-    assert E.check_alpha_for_rank(16)
-    wrong = E.check_alpha_for_rank(64)
-    assert not wrong and "4x larger" in repr(wrong)
-    assert "smaller lr" in repr(E.check_alpha_for_rank(4))
-    assert not E.check_alpha_for_rank(-1)
-    assert not E.check_alpha_for_rank(10)
-    assert not E.check_alpha_for_rank(True)
+def test_alpha_for_rank_right_and_rounded():
+    assert E.rslora_alpha(16, 8, 16) == pytest.approx(22.627417)
+    for right in (22.627417, 22.63, 22.6, 23, 16 * 2 ** 0.5):  # exact and correctly rounded
+        fb = E.check_alpha_for_rank(right)
+        assert fb and "sqrt" in repr(fb), right
+    assert E.check_alpha_for_rank(32, alpha=16, r_old=8, r_new=32)  # a whole number when r grows 4x
+    assert E.check_alpha_for_rank("22.63")  # a string of a number is a number
+
+
+def test_alpha_for_rank_wrong():
+    assert "LoRA's rule" in repr(E.check_alpha_for_rank(16))
+    assert "no compensation" in repr(E.check_alpha_for_rank(32))
+    assert "more than LoRA" in repr(E.check_alpha_for_rank(8))
+    assert "more than LoRA" in repr(E.check_alpha_for_rank(11.31))
+    assert "factor itself" in repr(E.check_alpha_for_rank(1.414))
+    for wrong in (22.7, 22.0, 24, 10, -1, 0, True, "many"):  # 22.7 and 24: wrongly rounded
+        assert not E.check_alpha_for_rank(wrong), wrong
 
 
 @pytest.fixture

@@ -46,6 +46,8 @@ def test_add_lora_caps_the_rank_and_sets_the_scale(task):
     assert trainable == {f"layers.{k}.{f}" for k in range(3) for f in "AB"}
     _, plain = task.lora_model(r=16, alpha=8.0, scaling="alpha")
     assert all(a.scale == 8.0 for a in plain.values())
+    _, rs = task.lora_model(r=16, alpha=8.0, scaling="alpha/sqrt(r)")  # rsLoRA
+    assert rs["layers.0"].scale == pytest.approx(2.0) and rs["layers.2"].scale == pytest.approx(8 / 10 ** 0.5)
     with pytest.raises(ConfigError):
         task.lora_model(r=4, alpha=8.0, scaling="sqrt")
 

@@ -39,6 +39,12 @@ def test_update_scale_figure_moves_marker_and_title():
     assert fig.layout.title.text == "alpha = 16, r = 8: alpha/r = 2"
 
 
+def test_scale_figure_without_a_rank_has_no_marker():
+    fig = V.scale_figure(8, None, RANKS, GAINS)
+    assert list(fig.data[4].x) == [] and not fig.data[4].showlegend
+    assert V.scale_readout(8, None, GAINS, RANKS).startswith("alpha = 8: with alpha/r")
+
+
 def test_scale_readout():
     text = V.scale_readout(8, 2, GAINS, RANKS)
     assert "alpha/r = 4" in text and "0.0110" in text and "0.0240" in text

@@ -4,14 +4,15 @@ Each checker takes the student's answer (None while unanswered) and returns a Fe
 type as notebook 01's checkers): truthy when right, and its text says why, or what to look at again.
 
     check_lora_param_count(answer, d_out, d_in, r)   trainable numbers LoRA adds to one layer
-    check_alpha_for_rank(answer, alpha, r_old, r_new)  the alpha that keeps a tuned lr working
+    check_alpha_for_rank(answer, alpha, r_old, r_new)  the alpha a LoRA layer needs at r_new to
+                                                       follow rsLoRA's 1/sqrt(r) rule
     check_swapped_weight(answer, W, old, new, scale)   W' = W - s B A + s B' A' on a merged layer
 """
 import math
 
 import numpy as np
 
-from .feedback import Feedback, as_number, not_a_number, unanswered
+from .feedback import Feedback, agrees, as_number, not_a_number, unanswered
 
 
 
@@ -44,34 +45,56 @@ def check_lora_param_count(answer, d_out=1536, d_in=384, r=8):
     return Feedback(False, hint)
 
 
-def check_alpha_for_rank(answer, alpha=16, r_old=8, r_new=32):
-    """With Adam, you tuned the learning rate at rank r_old with this alpha. Which alpha at rank
-    r_new keeps that learning rate working? (LoRA's answer: the same alpha.)"""
+def rslora_alpha(alpha=16, r_old=8, r_new=16):
+    """The alpha a LoRA layer (scale alpha/r) needs at rank r_new so that the factor in front of
+    B A follows rsLoRA's rule (factor proportional to 1/sqrt(r)) from alpha at rank r_old."""
+    return alpha * math.sqrt(r_new / r_old)
+
+
+def check_alpha_for_rank(answer, alpha=16, r_old=8, r_new=16):
+    """You tuned the learning rate with Adam at rank r_old, LoRA's scale alpha/r. You move to r_new
+    and follow rsLoRA's rule (Kalajdzievski, 2023): the factor in front of B A should shrink like
+    1/sqrt(r), because the update grows about like sqrt(r) (notebook 03, section 6: without any
+    division, the breakdown learning rate halves per fourfold r). Which alpha must the LoRA layer,
+    which still divides by r, get at r_new? Right: alpha sqrt(r_new / r_old), rounded answers too."""
     if answer is None:
-        return unanswered("Adam moves every entry of B by about lr per step, so B A grows with r. "
-                          "Which factor in alpha/r already takes care of that?")
+        return unanswered(f"the factor at r = {r_old} is alpha/r = {alpha / r_old:g}; rsLoRA's rule "
+                          f"divides it by sqrt({r_new}/{r_old}) at r = {r_new}. Which alpha gives "
+                          f"that factor once the layer divides by {r_new}?")
     value = as_number(answer)
     if value is None:
         return not_a_number(answer)
     if value <= 0:
         return Feedback(False, "alpha must be positive: it multiplies the whole update.")
-    if math.isclose(value, alpha):
-        return Feedback(True, f"Right: keep alpha = {alpha:g}. The division by r does the work: the "
-                              f"factor drops from {alpha / r_old:g} to {alpha / r_new:g} while B A, "
-                              f"the sum of {r_new} instead of {r_old} Adam-sized rank-one pieces, "
-                              f"grows about {r_new / r_old:g} times. The update per step stays the "
-                              "same size.")
+    right = rslora_alpha(alpha, r_old, r_new)
     ratio = r_new / r_old
-    if math.isclose(value, alpha * ratio):
-        return Feedback(False, f"alpha = {value:g} keeps alpha/r fixed at {alpha / r_old:g}, but B A "
-                               f"itself grows about {ratio:g}x with {r_new} ranks under Adam: the "
-                               f"update would be about {ratio:g}x larger, as if the lr were. Look at "
-                               "the red curve of the scale widget.")
-    if math.isclose(value, alpha / ratio):
-        return Feedback(False, f"alpha = {value:g} shrinks the update about {ratio:g}x on top of "
-                               "what dividing by r already does: it would train like a smaller lr.")
-    return Feedback(False, f"Not quite (alpha = {value:g}). With alpha/r the one-step loss decrease "
-                           "in the scale widget is flat in r: what does that say about alpha?")
+    factor = alpha / r_old / math.sqrt(ratio)
+    if agrees(value, right):
+        return Feedback(True, f"Right: alpha = {alpha:g} x sqrt({r_new}/{r_old}) = {right:.4g}. The "
+                              f"factor goes from {alpha / r_old:.4g} to {right / r_new:.4g} = "
+                              f"{alpha / r_old:.4g} / sqrt({ratio:g}), which is rsLoRA's alpha/sqrt(r) "
+                              f"with its alpha = {alpha / r_old * math.sqrt(r_old):.4g}. LoRA's own rule "
+                              f"(keep alpha = {alpha:g}) would shrink the factor by {ratio:g}, not "
+                              f"sqrt({ratio:g}). Our sweep measured the truth in between: on its "
+                              "factor-2 grid the breakdown stayed put with alpha/r, and moved once with "
+                              "alpha/sqrt(r).")
+    if agrees(value, alpha):
+        return Feedback(False, f"alpha = {value:g} is LoRA's rule: the layer divides by r, so the "
+                               f"factor falls {ratio:g}x, from {alpha / r_old:.4g} to "
+                               f"{alpha / r_new:.4g}. rsLoRA's rule lets it fall only by sqrt({ratio:g}).")
+    if agrees(value, alpha * ratio):
+        return Feedback(False, f"alpha = {value:g} keeps alpha/r at {alpha / r_old:.4g}: no compensation "
+                               "at all, as if the update did not grow with r. The sweep's no-division "
+                               "panel shows it does.")
+    if agrees(value, alpha / math.sqrt(ratio)) or agrees(value, alpha / ratio):
+        return Feedback(False, f"alpha = {value:g} shrinks the factor more than LoRA's rule does; "
+                               "rsLoRA's rule shrinks it less.")
+    if agrees(value, factor):
+        return Feedback(False, f"{value:.4g} is the factor itself (alpha/r at r = {r_new} under rsLoRA's "
+                               f"rule). The layer divides by r = {r_new}: which alpha gives that factor?")
+    return Feedback(False, f"Not quite (alpha = {value:g}). Start from the factor alpha/r = "
+                           f"{alpha / r_old:g} at r = {r_old}, divide it by sqrt({r_new}/{r_old}), then "
+                           f"multiply by {r_new}.")
 
 
 def check_swapped_weight(answer, W, old, new, scale):

@@ -43,7 +43,9 @@ from .digits import DigitsTask, predict  # noqa: F401  (predict: notebook 03 cal
 from .rank import adapter_param_count, full_param_count
 
 OLD_CLASSES = (0, 1, 2, 3, 4)
-SCALINGS = ("alpha/r", "alpha")
+SCALINGS = ("alpha/r", "alpha")  # the scale widget's two curves
+RSLORA = "alpha/sqrt(r)"  # rsLoRA's scale (Kalajdzievski, 2023)
+ALL_SCALINGS = SCALINGS + (RSLORA,)
 
 
 
@@ -52,10 +54,11 @@ def add_lora(model, *, r, alpha, scaling="alpha/r", targets=None):
 
     A rank cannot exceed min(d_out, d_in) (10 for the digits head), so each layer gets
     min(r, d_out, d_in). `scaling="alpha/r"` is LoRA's scale; `scaling="alpha"` multiplies B A by
-    alpha without dividing by r, the comparison the notebook measures.
+    alpha without dividing by r; `scaling="alpha/sqrt(r)"` is rsLoRA's scale (Kalajdzievski, 2023).
+    The notebook measures all three.
     """
-    if scaling not in SCALINGS:
-        raise ConfigError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
+    if scaling not in ALL_SCALINGS:
+        raise ConfigError(f"scaling must be one of {ALL_SCALINGS}, got {scaling!r}")
     if targets is None:
         targets = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
     ranks = {}
@@ -63,9 +66,9 @@ def add_lora(model, *, r, alpha, scaling="alpha/r", targets=None):
         base = model.get_submodule(name)
         ranks[name] = min(r, base.out_features, base.in_features)
     adapters = add_adapters(model, targets, adapter="lora", r=ranks, alpha=alpha)
-    if scaling == "alpha":
-        for adapter in adapters.values():
-            adapter.scale = float(alpha)
+    if scaling != "alpha/r":
+        for name, adapter in adapters.items():
+            adapter.scale = float(alpha) if scaling == "alpha" else float(alpha) / ranks[name] ** 0.5
     return adapters
 
 

@@ -2,7 +2,7 @@
 
     loss_curves_figure(curves)             training loss against step, one line per run
     scale_figure(alpha, r, ranks, gains)   the scale alpha/r (or alpha) against r | the loss decrease
-                                           of one Adam step against r, the chosen r marked
+                                           of one Adam step against r, r marked (None: no marker)
     update_scale_figure(fig, ...)          move an existing scale figure to new alpha, r, gains
     scale_readout(alpha, r)                the one-line summary shown with it
     lr_sweep_figure(sweep)                 final loss against learning rate, one panel per scaling;
@@ -16,7 +16,8 @@ from plotly.subplots import make_subplots
 
 from .style import TEMPLATE
 
-SCALING_LABELS = {"alpha/r": "scale alpha/r (LoRA)", "alpha": "scale alpha (no division by r)"}
+SCALING_LABELS = {"alpha/r": "scale alpha/r (LoRA)", "alpha": "scale alpha (no division by r)",
+                  "alpha/sqrt(r)": "scale alpha/sqrt(r) (rsLoRA)"}
 SCALING_COLORS = {"alpha/r": "#1f77b4", "alpha": "#d62728"}
 RANK_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
@@ -46,6 +47,8 @@ def _scale_traces(alpha, r, ranks, gains):
         traces.append(dict(x=ranks, y=scale))
     for scaling in ("alpha/r", "alpha"):
         traces.append(dict(x=ranks, y=np.asarray(gains[scaling], dtype=float)))
+    if r is None:  # no rank marked (the scale panel has no rank slider)
+        return traces + [dict(x=[], y=[]), dict(x=[], y=[])]
     here = [float(alpha) / r, float(alpha)]
     traces.append(dict(x=[r, r], y=here))
     j = list(ranks).index(r) if r in list(ranks) else None
@@ -72,7 +75,8 @@ def scale_figure(alpha, r, ranks, gains, *, lr=None):
         fig.add_trace(go.Scatter(**data[k], mode="markers", name="your r",
                                  marker=dict(size=16, color="rgba(0,0,0,0)",
                                              line=dict(width=3, color="black")),
-                                 showlegend=col == 1, legendgroup="yours"), row=1, col=col)
+                                 showlegend=col == 1 and r is not None, legendgroup="yours"),
+                      row=1, col=col)
     step = "" if lr is None else f" (lr = {lr:g})"
     fig.update_xaxes(type="log", tickvals=list(ranks), title_text="rank r")
     fig.update_yaxes(type="log", title_text="scale (multiplies B A)", row=1, col=1)
@@ -92,11 +96,19 @@ def update_scale_figure(fig, alpha, r, ranks, gains):
 
 
 def _scale_title(alpha, r):
+    if r is None:
+        return f"alpha = {alpha:g}: the factor and one Adam step at every rank"
     return f"alpha = {alpha:g}, r = {r}: alpha/r = {alpha / r:.4g}"
 
 
 def scale_readout(alpha, r, gains, ranks):
-    """One line: the two scales at this rank and what one Adam step gained with each."""
+    """One line: the two scales at this rank and what one Adam step gained with each (r = None:
+    the range over all ranks)."""
+    if r is None:
+        a, b = np.asarray(gains["alpha/r"]), np.asarray(gains["alpha"])
+        return (f"alpha = {alpha:g}: with alpha/r one Adam step lowers the loss by {a.min():.4f} to "
+                f"{a.max():.4f} nats at every rank from {ranks[0]} to {ranks[-1]}; without dividing "
+                f"by r by {b[0]:.4f} nats at r = {ranks[0]} up to {b[-1]:.4f} at r = {ranks[-1]}.")
     j = list(ranks).index(r)
     return (f"r = {r}: LoRA multiplies B A by alpha/r = {alpha / r:.4g} and one Adam step lowers the "
             f"loss by {gains['alpha/r'][j]:.4f} nats; without dividing by r the factor is {alpha:g} and "
