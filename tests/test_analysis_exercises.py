@@ -9,7 +9,7 @@ def test_check_energy_rank():
     s = [3.0, 1.0, 1.0]
     assert not check_energy_rank(s, None) and "Not answered" in repr(check_energy_rank(s, None))
     assert check_energy_rank(s, 2)
-    assert not check_energy_rank(s, 1) and "81.8%" in repr(check_energy_rank(s, 1))
+    assert not check_energy_rank(s, 1) and "81.82%" in repr(check_energy_rank(s, 1))
     assert not check_energy_rank(s, "two")
     assert "squared" in repr(check_energy_rank([4.0, 1.0, 1.0, 1.0, 1.0], 5))  # plain-values trap
     assert not check_energy_rank(s, 7)

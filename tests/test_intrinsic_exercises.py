@@ -10,7 +10,7 @@ SWEEP = SweepResult([5, 10, 50, 100], [0.3, 0.6, 0.9, 0.95], 0.96, 2410)
 
 def test_placeholders_do_not_raise():
     for fb in (check_d_at_fraction(SWEEP, 0.8, None), check_update_energy(np.eye(3), 1, None),
-               check_subspace_counts(100, 5, None), check_energy_rank(np.eye(3), 0.99, None)):
+               check_subspace_counts(100, 5, None), check_energy_rank(np.eye(3), fraction=0.99, answer=None)):
         assert not fb and repr(fb).startswith("Not answered yet")
 
 
@@ -42,12 +42,12 @@ def test_energy_rank():
     # energies 16, 4, 1, 0.25 (total 21.25): top 2 hold 94.1%, top 3 hold 98.8%, all 4 hold 100%
     delta = np.diag([4.0, 2.0, 1.0, 0.5])
     for right in (4, 4.0, np.int64(4)):
-        assert check_energy_rank(delta, 0.99, right)
-    assert "for 90%" in repr(check_energy_rank(delta, 0.99, 2))  # the 90% rank, copied from the table
-    assert "short of" in repr(check_energy_rank(delta, 0.99, 3))
-    assert "whole number" in repr(check_energy_rank(delta, 0.99, 3.5))
-    assert "whole number" in repr(check_energy_rank(delta, 0.99, 9))
-    assert "not a number" in repr(check_energy_rank(delta, 0.99, "four"))
+        assert check_energy_rank(delta, fraction=0.99, answer=right)
+    assert "for 90%" in repr(check_energy_rank(delta, fraction=0.99, answer=2, shown=0.9))  # copied 90% rank
+    assert "short of" in repr(check_energy_rank(delta, fraction=0.99, answer=3))
+    assert "whole number" in repr(check_energy_rank(delta, fraction=0.99, answer=3.5))
+    assert "whole number" in repr(check_energy_rank(delta, fraction=0.99, answer=9))
+    assert "not a number" in repr(check_energy_rank(delta, fraction=0.99, answer="four"))
     # the smallest, not any rank that reaches it
-    assert check_energy_rank(delta, 0.95, 3)
-    assert "fewer" in repr(check_energy_rank(np.diag([4.0, 2.0, 1.0, 0.5, 0.01]), 0.95, 4))
+    assert check_energy_rank(delta, fraction=0.95, answer=3)
+    assert "fewer" in repr(check_energy_rank(np.diag([4.0, 2.0, 1.0, 0.5, 0.01]), fraction=0.95, answer=5))

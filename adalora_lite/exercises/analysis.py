@@ -4,6 +4,7 @@ Each checker takes the student's answer (None while unanswered) and returns a Fe
 when right, and its text says why, or what to look at again.
 
     check_energy_rank(s, answer)               fewest singular values holding 90% of ||Delta W||_F^2
+                                               (one checker for 02 and 08, in exercises/rank.py)
     check_pissa_b_norm(s, r, scale, answer)    ||B||_F^2 after PiSSA's init, from W0's singular values
     check_amplification(delta, W0, r, answer)  the LoRA paper's ||Delta W||_F / ||U^T W0 V||_F
 """
@@ -11,30 +12,9 @@ import math
 
 import numpy as np
 
-from ..labs.analysis import amplification, energy_rank
+from ..labs.analysis import amplification
 from .feedback import Feedback, agrees, as_number as _as_number, not_a_number, unanswered
-
-
-def check_energy_rank(s, answer, *, fraction=0.9):
-    """Smallest k with sigma_1^2 + ... + sigma_k^2 >= fraction * sum of all sigma_i^2."""
-    if answer is None:
-        return unanswered("energy is the squared singular values; add them from the largest until you "
-                          f"reach {fraction:.0%} of the total.")
-    value = _as_number(answer)
-    if value is None:
-        return not_a_number(answer)
-    expected = energy_rank(s, fraction)
-    if value == expected:
-        return Feedback(True, f"Right: {expected} singular value(s) hold {fraction:.0%} of the energy.")
-    share = np.cumsum(np.asarray(s, float) ** 2) / np.sum(np.asarray(s, float) ** 2)
-    plain = int(np.searchsorted(np.cumsum(s) / np.sum(s), fraction - 1e-12) + 1)
-    if value == plain and plain != expected:
-        return Feedback(False, f"{int(value)} is where the plain singular values reach {fraction:.0%}: "
-                               "energy means squared singular values (||M||_F^2 = sum sigma_i^2).")
-    if value.is_integer() and 1 <= value <= len(share):
-        return Feedback(False, f"The first {int(value)} value(s) hold {share[int(value) - 1]:.1%} of the "
-                               f"energy; you want the fewest that reach {fraction:.0%}.")
-    return Feedback(False, f"Give a whole number between 1 and {len(share)}.")
+from .rank import check_energy_rank  # noqa: F401 (exercise 1 of notebook 08)
 
 
 def check_pissa_b_norm(s, r, scale, answer, *, rel_tol=1e-3):

@@ -2,14 +2,15 @@
 
     check_d_at_fraction(sweep, fraction, answer)   smallest swept d reaching fraction * full accuracy
     check_update_energy(delta, r, answer)          fraction of ||Delta W||_F^2 in its top r directions
-    check_energy_rank(delta, fraction, answer)     fewest directions holding fraction of ||Delta W||_F^2
+    check_energy_rank(delta, answer, fraction=..., shown=...)   shared with 08 (exercises/rank.py)
     check_subspace_counts(D, d, answer)            (trained numbers, numbers stored in P)
 """
 import math
 
 from ..labs.intrinsic import find_d90
-from ..labs.rank import LowRankApprox, energy_rank
+from ..labs.rank import LowRankApprox
 from .feedback import Feedback, as_number, not_a_number, unanswered
+from .rank import check_energy_rank  # noqa: F401 (notebook 02's exercise 3; one checker for 02 and 08)
 
 
 def check_d_at_fraction(sweep, fraction, answer):
@@ -59,36 +60,6 @@ def check_update_energy(delta, r, answer, *, abs_tol=0.005):
     if math.isclose(value, approx.relative_error(r), abs_tol=abs_tol):
         return Feedback(False, "That is the relative error of the rank-r update, not the energy kept.")
     return Feedback(False, f"Not quite ({value:.3f}). Use np.linalg.svd(delta, compute_uv=False).")
-
-
-def check_energy_rank(delta, fraction, answer, *, shown=0.9):
-    """delta: a matrix (e.g. one layer's Delta W). The answer is the smallest r whose top r singular
-    directions hold `fraction` of ||delta||_F^2. `shown` is the level already printed in the
-    notebook, so that copying it gets its own message."""
-    if answer is None:
-        return unanswered("square the singular values, take their running sum (np.cumsum) and find "
-                          f"where it first reaches {fraction:.0%} of the total.")
-    value = as_number(answer)
-    if value is None:
-        return not_a_number(answer)
-    approx = LowRankApprox(delta)
-    if value != int(value) or not 1 <= value <= approx.n:
-        return Feedback(False, f"A number of directions is a whole number between 1 and {approx.n}.")
-    r = int(value)
-    expected = energy_rank(approx.s, fraction)
-    if r == expected:
-        return Feedback(True, f"Right: {r} of {approx.n} directions hold {approx.energy(r):.2%} of the "
-                              f"energy ({r - 1} hold {approx.energy(r - 1):.2%}), against "
-                              f"{energy_rank(approx.s, shown)} for {shown:.0%}. The last few percent "
-                              "of an update are spread over many more directions than the first 90%.")
-    if shown is not None and r == energy_rank(approx.s, shown) and shown != fraction:
-        return Feedback(False, f"That is the rank for {shown:.0%}, printed above. {fraction:.0%} "
-                               "needs more directions: how many more?")
-    if approx.energy(r) < fraction * (1 - 1e-12):
-        return Feedback(False, f"The top {r} directions hold {approx.energy(r):.2%}, short of "
-                               f"{fraction:.0%}: keep more.")
-    return Feedback(False, f"{r} directions hold {approx.energy(r):.2%}, enough, but fewer already "
-                           f"reach {fraction:.0%}: find the smallest.")
 
 
 def check_subspace_counts(D, d, answer):

@@ -10,7 +10,10 @@ when right, and its text (what the notebook shows) says why, or what to look at 
 """
 import math
 
-from ..labs.rank import breakeven_rank, full_param_count, lowrank_param_count, tail_error
+import numpy as np
+
+from ..labs.rank import (LowRankApprox, breakeven_rank, energy_rank, full_param_count,
+                        lowrank_param_count, tail_error)
 from .feedback import Feedback, agrees, as_number, not_a_number, unanswered
 
 
@@ -118,3 +121,38 @@ def check_rank_for_error(approx, target, answer):
     return Feedback(True, f"Right: r = {r} gives {err:.2%} <= {target:.0%} with "
                           f"{approx.param_count(r) / (approx.shape[0] * approx.shape[1]):.1%} "
                           "of the parameters.")
+
+
+def check_energy_rank(s, answer, *, fraction=0.9, shown=None):
+    """The fewest directions holding `fraction` of the energy ||M||_F^2 = sum sigma_i^2.
+
+    s: the singular values, or the matrix M itself. `shown`: a level whose rank the notebook
+    already prints, so that copying it gets its own message. Notebooks 02 and 08 use it."""
+    if answer is None:
+        return unanswered("energy is the squared singular values: add them from the largest (np.cumsum) "
+                          f"until you reach {fraction:.0%} of the total.")
+    value = as_number(answer)
+    if value is None:
+        return not_a_number(answer)
+    s = np.asarray(s, float)
+    s = LowRankApprox(s).s if s.ndim == 2 else np.sort(s)[::-1]
+    share = np.cumsum(s ** 2) / np.sum(s ** 2)
+    if value != int(value) or not 1 <= value <= len(s):
+        return Feedback(False, f"A number of directions is a whole number between 1 and {len(s)}.")
+    r, expected = int(value), energy_rank(s, fraction)
+    if r == expected:
+        before = f" ({r - 1} hold {share[r - 2]:.2%})" if r > 1 else ""
+        return Feedback(True, f"Right: {r} of {len(s)} directions hold {share[r - 1]:.2%} of the energy"
+                              f"{before}.")
+    if shown is not None and shown != fraction and r == energy_rank(s, shown):
+        return Feedback(False, f"That is the rank for {shown:.0%}, printed above. {fraction:.0%} needs "
+                               "more directions: how many more?")
+    plain = int(np.searchsorted(np.cumsum(s) / np.sum(s), fraction - 1e-12) + 1)
+    if r == plain:
+        return Feedback(False, f"{r} is where the plain singular values reach {fraction:.0%}: energy "
+                               "means squared singular values (||M||_F^2 = sum sigma_i^2).")
+    if share[r - 1] < fraction * (1 - 1e-12):
+        return Feedback(False, f"The top {r} directions hold {share[r - 1]:.2%}, short of "
+                               f"{fraction:.0%}: keep more.")
+    return Feedback(False, f"{r} directions hold {share[r - 1]:.2%}, enough, but fewer already reach "
+                           f"{fraction:.0%}: find the smallest.")
