@@ -18,10 +18,11 @@ for name in names:
     importlib.import_module(name)
 from adalora_lite import results
 from adalora_lite.labs.analysis import load_init_results
-from adalora_lite.labs.transformer import load_results
+from adalora_lite.labs.transformer import load_loop_orders, load_results
 for name in results.FILES:
-    assert results.load(name)["runs"], name
-assert load_results()[1] and load_init_results()[1]
+    data = results.load(name)
+    assert data["meta"] and all(data.values()), name  # a record: its meta and its results
+assert load_results()[1] and load_init_results()[1] and load_loop_orders()
 print(len(names), "modules")
 """
 
