@@ -22,6 +22,7 @@ from ..trajectory import TrajectoryParams, recorded
 from ..viz.budget import (lambda_figure, rank_figure, retarget_lambda_figure,
                           retarget_rank_figure, schedule_figure, update_lambda_figure,
                           update_rank_figure, update_schedule_figure)
+from .figure import FigureWidget
 
 _WIDE = widgets.Layout(width="460px")
 _STYLE = {"description_width": "120px"}
@@ -74,7 +75,7 @@ class SchedulePanel(widgets.VBox):
         self.target_slider = _int_slider("target budget", target_budget, 1, init_budget,
                                          "adalora-schedule-target", continuous=True)
         self.readout = widgets.HTML()
-        self.figure = go.FigureWidget(schedule_figure(self.schedule))
+        self.figure = FigureWidget(schedule_figure(self.schedule))
         for s in self.sliders:
             s.observe(self._on_change, names="value")
         self.update()
@@ -157,8 +158,8 @@ class BudgetDashboard(widgets.VBox):
         self._show_progress = progress
         self.trajectory = None
         self._record(self.params)
-        self.lambda_fig = go.FigureWidget(lambda_figure(self.trajectory, self.step))
-        self.rank_fig = go.FigureWidget(rank_figure(self.trajectory, self.step))
+        self.lambda_fig = FigureWidget(lambda_figure(self.trajectory, self.step))
+        self.rank_fig = FigureWidget(rank_figure(self.trajectory, self.step))
         for s in self.param_sliders:
             s.observe(self._on_params, names="value")
         self.step_slider.observe(self._on_step, names="value")

@@ -7,11 +7,11 @@
                                      directly, or set panel.alpha_slider.value / rank_slider.value.
 """
 import ipywidgets as widgets
-import plotly.graph_objects as go
 
 from ..errors import ConfigError
 from ..lora_lab import SCALINGS, first_step_gain
 from ..viz.lora import scale_figure, scale_readout, update_scale_figure
+from .figure import FigureWidget
 
 RANKS = (1, 2, 4, 8, 16, 32)
 ALPHAS = (1, 2, 4, 8, 16, 32, 64)
@@ -34,7 +34,7 @@ class ScalePanel(widgets.VBox):
                                                    layout=widgets.Layout(width="420px"))
         gains = self.gains(alpha)
         self.readout = widgets.HTML(scale_readout(alpha, r, gains, self.ranks))
-        self.figure = go.FigureWidget(scale_figure(alpha, r, self.ranks, gains, lr=lr))
+        self.figure = FigureWidget(scale_figure(alpha, r, self.ranks, gains, lr=lr))
         self.alpha_slider.observe(self._on_slider, names="value")
         self.rank_slider.observe(self._on_slider, names="value")
         super().__init__([widgets.HBox([self.alpha_slider, self.rank_slider]), self.readout,
