@@ -4,6 +4,12 @@ Unit tests call the widget callbacks directly; this test shows that a student wh
 06 in JupyterLab sees the bars change when a slider moves. It runs a copy of the notebook (the
 repository's file is never touched), reads the bars from the page's SVG by their colour, and saves
 screenshots under artifacts/browser/. Every server it starts is stopped.
+
+No step sleeps for a fixed time: each waits for a state of the page (the kernel idle after Run
+All, a slider handle ready for the mouse, both figures drawn for the step the slider reads), with
+timeouts sized for a busy machine (the notebooks running alongside). A figure that never follows
+its slider is a bug, not slowness: plotly's own widget front-end went deaf that way on a busy
+machine (see adalora_lite/widgets/figure.py); `settle` then fails saying what the page shows.
 """
 import os
 import re
@@ -117,6 +123,7 @@ def page(lab, browser):
         page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
         errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
         pytest.fail(f"the dashboard never drew its bars; stderr in the page: {errors}")
+    wait_for_kernel_done(page)  # a slider move sent earlier would queue behind the training cells
     page.locator(".adalora-dashboard").scroll_into_view_if_needed()
     yield page
     page.close()
@@ -135,6 +142,19 @@ def run_all(page, tries=3):
         except Exception:
             page.keyboard.press("Escape")
     pytest.fail("JupyterLab never started running the notebook")
+
+
+def wait_for_kernel_done(page, timeout=600):
+    """Wait until Run All has finished: no cell waiting or running ([*]) and the kernel idle."""
+    done = ("() => !Array.from(document.querySelectorAll('.jp-InputPrompt'))"
+            "        .some(p => p.textContent.includes('*'))"
+            "  && /\\|\\s*Idle/.test("
+            "        document.querySelector('#jp-main-statusbar')?.textContent || '')")
+    try:
+        page.wait_for_function(done, timeout=timeout * 1000, polling=500)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
+        pytest.fail(f"JupyterLab did not finish running the notebook within {timeout} s")
 
 
 def bars(page):
@@ -160,12 +180,17 @@ def slider(page, css):
 
 
 def drag_to_start(page, css):
-    """Drag a slider's handle with the mouse past the left end of its track."""
-    handle = slider(page, css).bounding_box()
+    """Drag a slider's handle with the mouse past the left end of its track. hover() scrolls the
+    handle into view and waits until it is visible, stable and the element the mouse would hit;
+    the coordinates are read after that (a layout shift before it would make them stale)."""
+    handle = slider(page, css)
+    handle.hover(timeout=60_000)
+    box = handle.bounding_box()
     track = page.locator(f".{css} .noUi-target").first.bounding_box()
-    page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
     page.mouse.down()
-    page.mouse.move(track["x"] - 20, handle["y"] + handle["height"] / 2, steps=10)
+    page.mouse.move(track["x"] - 20, y, steps=10)
     page.mouse.up()
 
 
@@ -173,16 +198,50 @@ def readout(page, css):
     return int(page.locator(f".{css} .widget-readout").first.inner_text())
 
 
-def settle(page, expect_changed_from=None, timeout=60):
-    """Wait until the bar counts stop changing (and differ from `expect_changed_from`, if given)."""
-    deadline, last = time.time() + timeout, None
+def shown(page):
+    """What the page shows: the step slider's readout, the lambda figure's title and bars, and the
+    step the rank figure marks (its "step t" trace, as plotly holds it on the page)."""
+    try:
+        return {"readout": readout(page, "adalora-step"),
+                "title": page.locator(".adalora-dashboard .js-plotly-plot .gtitle").first
+                             .text_content(timeout=5_000),
+                "bars": bars(page),
+                "rank_step": page.evaluate("""() => {
+                    const plot = document.querySelectorAll('.adalora-dashboard .js-plotly-plot')[1];
+                    const marker = (plot && plot.data || []).find(t => t.name === 'step t');
+                    return marker ? Number(Array.from(marker.x)[0]) : null;
+                }""")}
+    except Exception as error:  # mid-redraw: an element missing for a moment
+        return {"error": str(error).splitlines()[0]}
+
+
+def drawn(sample):
+    """Both figures are completely drawn for the step the slider reads: the lambda figure's title
+    names that step and its bars of each colour are as many as the title states (title and bars
+    change in one update, so a half-applied update fails this), and the rank figure marks it."""
+    if "error" in sample:
+        return False
+    step = re.search(r"Step t = (\d+) of", sample["title"] or "")
+    counts = re.search(r"(\d+) kept, (\d+) masked", sample["title"] or "")
+    return (step is not None and counts is not None and int(step.group(1)) == sample["readout"]
+            and sample["bars"] == {"kept": int(counts.group(1)), "masked": int(counts.group(2))}
+            and sample["rank_step"] == sample["readout"])
+
+
+def settle(page, expect_changed_from=None, timeout=120):
+    """Wait until the figures are completely drawn for the step the slider reads (`drawn`), two
+    samples 0.5 s apart agree, and the lambda bars differ from `expect_changed_from` (if given).
+    Returns the bar counts; fails with what the page showed if that does not happen in time."""
+    deadline, last, now = time.time() + timeout, None, None
     while time.time() < deadline:
-        now = bars(page)
-        if now == last and now != expect_changed_from:
-            return now
+        now = shown(page)
+        if (drawn(now) and now == last and now["bars"] != expect_changed_from):
+            return now["bars"]
         last = now
         time.sleep(0.5)
-    return bars(page)
+    page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
+    pytest.fail(f"the figures did not settle on the slider's step within {timeout} s "
+                f"(bars to differ from {expect_changed_from}); the page shows {now}")
 
 
 def snapshot(page, name):

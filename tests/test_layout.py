@@ -25,7 +25,7 @@ def test_labs_has_one_module_per_topic_named_like_viz_widgets_and_exercises():
     assert labs == TOPICS | {"digits", "common"}
     for sub in ("viz", "widgets", "exercises"):
         names = {m.name for m in pkgutil.iter_modules([str(PACKAGE / sub)])}
-        assert names - {"style", "panel", "feedback", "solutions", "write_it"} <= TOPICS, sub
+        assert names - {"style", "panel", "figure", "feedback", "solutions", "write_it"} <= TOPICS, sub
 
 
 def test_the_core_imports_and_runs_with_numpy_alone():

@@ -11,12 +11,12 @@
 import re
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 
 from ..errors import ConfigError
 from ..labs.transformer import MODULES
 from ..labs.analysis import QUANTITIES
 from ..viz.analysis import quantity_heatmap, update_readout, update_spectrum_figure
+from .figure import FigureWidget
 from .panel import Panel
 
 _NAME = re.compile(r"(?:^|\.)layer\.(\d+)\.(.+)$")
@@ -53,12 +53,12 @@ class UpdateExplorer(Panel):
             options=[(label.split(" (")[0].split(" ||")[0], key) for key, label in QUANTITIES.items()],
             value=quantity, description="heat map", style=dict(button_width="auto"))
         self.readout = widgets.HTML()
-        self.heatmap = go.FigureWidget(quantity_heatmap(report, quantity))
+        self.heatmap = FigureWidget(quantity_heatmap(report, quantity))
         self.heatmap.add_scatter(x=[f"layer {layer}"], y=[module], mode="markers", name="picked",
                                  marker=dict(symbol="square-open", size=38, color="#d62728",
                                              line=dict(width=3)), hoverinfo="skip", showlegend=False)
-        self.spectrum = go.FigureWidget(update_spectrum_figure(report[self.index[(layer, module)]],
-                                                               self.index[(layer, module)]))
+        self.spectrum = FigureWidget(update_spectrum_figure(report[self.index[(layer, module)]],
+                                                            self.index[(layer, module)]))
         self.show(layer, module)
         self.layer_pick.observe(self._on_pick, names="value")
         self.module_pick.observe(self._on_pick, names="value")

@@ -14,7 +14,6 @@ import time
 
 import ipywidgets as widgets
 import numpy as np
-import plotly.graph_objects as go
 
 from ..errors import ConfigError
 from ..schedule import BudgetSchedule
@@ -22,6 +21,7 @@ from ..labs.budget import TrajectoryParams, recorded
 from ..viz.budget import (lambda_figure, rank_figure, retarget_lambda_figure,
                           retarget_rank_figure, schedule_figure, update_lambda_figure,
                           update_rank_figure, update_schedule_figure)
+from .figure import FigureWidget
 from .panel import Panel
 
 _WIDE = widgets.Layout(width="460px")
@@ -75,7 +75,7 @@ class SchedulePanel(Panel):
         self.target_slider = _int_slider("target budget", target_budget, 1, init_budget,
                                          "adalora-schedule-target", continuous=True)
         self.readout = widgets.HTML()
-        self.figure = go.FigureWidget(schedule_figure(self.schedule))
+        self.figure = FigureWidget(schedule_figure(self.schedule))
         for s in self.sliders:
             s.observe(self._on_change, names="value")
         self.update()
@@ -159,8 +159,8 @@ class BudgetDashboard(Panel):
         self._show_progress = progress
         self.trajectory = None
         self._record(self.params)
-        self.lambda_fig = go.FigureWidget(lambda_figure(self.trajectory, self.step))
-        self.rank_fig = go.FigureWidget(rank_figure(self.trajectory, self.step))
+        self.lambda_fig = FigureWidget(lambda_figure(self.trajectory, self.step))
+        self.rank_fig = FigureWidget(rank_figure(self.trajectory, self.step))
         for s in self.param_sliders:
             s.observe(self._on_params, names="value")
         self.step_slider.observe(self._on_step, names="value")

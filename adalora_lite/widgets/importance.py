@@ -11,7 +11,6 @@ smoothing does not change the training when nothing is masked.
 """
 import ipywidgets as widgets
 import numpy as np
-import plotly.graph_objects as go
 from scipy.stats import spearmanr
 
 from ..labs.importance import (SCORE_NAMES, all_scores, ranking_stability, smoothed_scores,
@@ -19,6 +18,7 @@ from ..labs.importance import (SCORE_NAMES, all_scores, ranking_stability, smoot
 from ..viz.importance import (stability_title, traces_title, score_traces_figure,
                               stability_figure, traces_data)
 from ..viz.svd import sig
+from .figure import FigureWidget
 from .panel import Panel
 
 SMOOTHED = SCORE_NAMES[2]
@@ -46,8 +46,8 @@ class ImportancePanel(Panel):
         self.beta1 = widgets.FloatSlider(value=beta1, description="β₁", **slider)
         self.beta2 = widgets.FloatSlider(value=beta2, description="β₂", **slider)
         scores = all_scores(run, beta1, beta2)
-        self.traces_fig = go.FigureWidget(score_traces_figure(run, scores))
-        self.stability_fig = go.FigureWidget(stability_figure(run, scores, beta1, beta2))
+        self.traces_fig = FigureWidget(score_traces_figure(run, scores))
+        self.stability_fig = FigureWidget(stability_figure(run, scores, beta1, beta2))
         self._fixed = {name: scores[name] for name in SCORE_NAMES[:2]}  # beta-free: kept
         self.readout = widgets.HTML(importance_readout(run, scores[SMOOTHED], beta1, beta2,
                                                        truth=truth, budget=budget))

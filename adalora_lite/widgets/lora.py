@@ -8,11 +8,11 @@
                                 set panel.alpha_slider.value.
 """
 import ipywidgets as widgets
-import plotly.graph_objects as go
 
 from ..errors import ConfigError
 from ..labs.lora import SCALINGS, first_step_gain
 from ..viz.lora import scale_figure, scale_readout, update_scale_figure
+from .figure import FigureWidget
 from .panel import Panel
 
 RANKS = (1, 2, 4, 8, 16, 32)
@@ -33,7 +33,7 @@ class ScalePanel(Panel):
                                                     layout=widgets.Layout(width="420px"))
         gains = self.gains(alpha)
         self.readout = widgets.HTML(scale_readout(alpha, None, gains, self.ranks))
-        self.figure = go.FigureWidget(scale_figure(alpha, None, self.ranks, gains, lr=lr))
+        self.figure = FigureWidget(scale_figure(alpha, None, self.ranks, gains, lr=lr))
         self.alpha_slider.observe(self._on_slider, names="value")
         super().__init__([self.alpha_slider, self.readout, self.figure])
 

@@ -5,10 +5,10 @@
                                     panel.set_rank(r) is the slider's callback, callable directly.
 """
 import ipywidgets as widgets
-import plotly.graph_objects as go
 
 from ..labs.rank import LowRankApprox
 from ..viz.rank import compression_figure, compression_readout, update_compression_figure
+from .figure import FigureWidget
 from .panel import Panel
 
 
@@ -23,7 +23,7 @@ class CompressionPanel(Panel):
                                         continuous_update=True,
                                         layout=widgets.Layout(width="600px"))
         self.readout = widgets.HTML(compression_readout(self.approx, r))
-        self.figure = go.FigureWidget(compression_figure(self.approx, r, step=step))
+        self.figure = FigureWidget(compression_figure(self.approx, r, step=step))
         self.slider.observe(self._on_slider, names="value")
         super().__init__([self.slider, self.readout, self.figure])
 

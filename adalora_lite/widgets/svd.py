@@ -11,10 +11,10 @@ no training and no figure building happens in a callback (measured: about 5 ms m
 """
 import ipywidgets as widgets
 import numpy as np
-import plotly.graph_objects as go
 
 from ..labs.svd import lambda_sv_gap
 from ..viz.svd import orthogonality_figure, singular_values_figure, update_figure
+from .figure import FigureWidget
 from .panel import Panel
 
 
@@ -42,8 +42,8 @@ class GammaPanel(Panel):
         self.init_toggle = widgets.ToggleButtons(options=inits, value=init,
                                                  description="P, Q init")
         run = sweep[(init, float(gamma))]
-        self.orth_fig = go.FigureWidget(orthogonality_figure(run))
-        self.sv_fig = go.FigureWidget(singular_values_figure(run))
+        self.orth_fig = FigureWidget(orthogonality_figure(run))
+        self.sv_fig = FigureWidget(singular_values_figure(run))
         self.readout = widgets.HTML(gamma_readout(run))
         self._quiet = False
         self._built = {}
