@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -174,9 +175,11 @@ def browser():
         browser.close()
 
 
-def open_page(browser, url, figures):
-    """The page loaded with its maths typeset and `figures` plotly figures drawn. Returns the page
-    and the problems seen while loading it (console errors, page errors, failed or outside requests)."""
+@contextmanager
+def checked_page(browser, url, site_dir, figures, maths):
+    """The page loaded with its maths typeset and `figures` plotly figures drawn, checked by
+    `check_page` (including the problems seen while loading it: console errors, page errors, failed
+    or outside requests), then closed when the block ends."""
     page = browser.new_page()
     problems = []
     page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
@@ -197,8 +200,12 @@ def open_page(browser, url, figures):
     try:
         page.wait_for_function(f"() => ({FIGURES_DRAWN})() >= {figures}", timeout=30_000)
     except Exception:
-        pass  # the count is asserted by the caller, with the numbers
-    return page, problems
+        pass  # the count is asserted by check_page, with the numbers
+    try:
+        check_page(page, problems, site_dir, figures, maths)
+        yield page
+    finally:
+        page.close()
 
 
 def check_page(page, problems, site_dir, figures, maths):
@@ -230,9 +237,7 @@ def test_notebook_page(name, site, server, browser):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     html_name = name.replace(".ipynb", ".html")
     figures = plotly_outputs(nb)
-    page, problems = open_page(browser, f"{server}/{html_name}", figures)
-    try:
-        check_page(page, problems, site, figures, has_maths(nb))
+    with checked_page(browser, f"{server}/{html_name}", site, figures, has_maths(nb)) as page:
         text = page.inner_text("body")
         for widget in widget_reprs(nb):
             assert widget.strip() not in text, f"a widget's text repr is shown: {widget!r}"
@@ -250,29 +255,22 @@ def test_notebook_page(name, site, server, browser):
             page.mouse.wheel(0, -350)
             page.wait_for_timeout(300)
             page.screenshot(path=str(ARTIFACTS / "04_lora_vs_svd.png"))
-    finally:
-        page.close()
 
 
 @needs_chromium
 def test_landing_page_lists_the_course_in_order(site, server, browser):
-    page, problems = open_page(browser, f"{server}/index.html", 0)
-    try:
-        check_page(page, problems, site, 0, maths=True)
+    with checked_page(browser, f"{server}/index.html", site, 0, maths=True) as page:
         links = page.eval_on_selector_all(".site-toc a", "as => as.map(a => a.getAttribute('href'))")
         assert links == [n.replace(".ipynb", ".html") for n in COURSE]
         summaries = page.locator(".site-summary").all_inner_texts()
         assert all(s.strip() for s in summaries[:-1])  # every numbered notebook says what it teaches
         page.screenshot(path=str(ARTIFACTS / "index.png"), full_page=True)
-    finally:
-        page.close()
 
 
 @needs_chromium
 def test_synthetic_page_typesets_and_draws_everything(site, server, browser):
-    page, problems = open_page(browser, f"{server}/synthetic/99_maths_check.html", 2)
-    try:
-        check_page(page, problems, site / "synthetic", 2, maths=True)
+    with checked_page(browser, f"{server}/synthetic/99_maths_check.html", site / "synthetic", 2,
+                      maths=True) as page:
         # 2 formulas in the title, 7 inline in the paragraph, 1 displayed
         assert page.locator(".MathJax").count() == 10
         assert page.locator(".MathJax_Display").count() == 1
@@ -286,8 +284,6 @@ def test_synthetic_page_typesets_and_draws_everything(site, server, browser):
         drag = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
         page.mouse.move(drag["x"] + drag["width"] / 2, drag["y"] + drag["height"] * 0.9)
         page.wait_for_selector(".js-plotly-plot .hoverlayer .hovertext", timeout=5_000)
-    finally:
-        page.close()
 
 
 def test_second_build_is_incremental(tmp_path):
