@@ -2,7 +2,10 @@
 
 Call `update(step)` once per training step, after `optimizer.step()` and before `zero_grad()`:
 the importance of an entry is |w * grad| with the weight *after* the step and the gradient that
-produced it (the order PEFT's `update_and_allocate` expects). Per step:
+produced it (the order of the authors' code and of PEFT's `update_and_allocate`: ORDERS[0]).
+The paper's Algorithm 1 (ORDERS[1]) scores *before* the step, w(t) with its own gradient, and masks
+the updated lambdas: call `update(step)` before `optimizer.step()` and `reapply_mask()` after it
+(`reference.train_step(order="paper")` and `nn.train_step(order="paper")` do). Per step:
 
     step <  final_start   update the EMAs; mask to b(step) when the schedule says so
     step == final_start   mask to the target budget with the current scores; freeze that mask
@@ -36,6 +39,15 @@ from .errors import (BudgetNotAppliedWarning, ConfigError, NonFiniteGradientErro
 from .schedule import BudgetSchedule
 from .scoring import (as_like, entry_score, namespace, sensitivity, smooth, top_b_mask,
                       triplet_scores)
+
+ORDERS = ("peft", "paper")  # where the allocator runs in a step: see the module docstring
+
+
+def check_order(order):
+    """`order` if it is one of ORDERS, else a ConfigError naming the choices."""
+    if order not in ORDERS:
+        raise ConfigError(f"order must be one of {ORDERS}, got {order!r}")
+    return order
 
 
 class RankAllocator:
@@ -79,12 +91,18 @@ class RankAllocator:
             self.budget = self.schedule.target_budget
             self._mask_to(self.budget)
         else:
-            for layer in self.layers.values():
-                layer.apply_mask(layer.mask)
+            self.reapply_mask()
         self.last_step = step
         for layer in self.layers.values():
             layer.budget_applied = self.frozen
         return self.budget
+
+    def reapply_mask(self):
+        """Zero again the lambdas outside the current masks: an optimizer step moves masked lambdas
+        (Adam by about lr). Used in the final phase, and after the step in the paper's order."""
+        if self.masking:
+            for layer in self.layers.values():
+                layer.apply_mask(layer.mask)
 
     @property
     def frozen(self):

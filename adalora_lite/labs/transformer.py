@@ -34,13 +34,11 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .. import results as recorded_results
+from ..allocator import ORDERS, check_order
 from ..errors import ConfigError
 from .rank import adapter_param_count
 
 METHODS = ("probe", "lora", "adalora")
-# Where the allocator runs in a step. "peft": after optimizer.step() (the authors' code, PEFT; the
-# default); "paper": Algorithm 1 of the paper, scores before the step, the mask applied after it.
-ORDERS = ("peft", "paper")
 
 
 @dataclass(frozen=True)
@@ -69,8 +67,7 @@ class FinetuneConfig:
     def __post_init__(self):
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.order not in ORDERS:
-            raise ConfigError(f"order must be one of {ORDERS}, got {self.order!r}")
+        check_order(self.order)
         if self.method == "adalora" and self.init_r < self.r:
             raise ConfigError(f"init_r must be >= r (AdaLoRA only prunes), got {self.init_r} < {self.r}")
         if self.epochs <= 0 or self.batch_size < 1:
@@ -191,18 +188,11 @@ def train_step(model, batch, labels, optimizer, *, step, adapters=None, gamma=0.
         scheduler.step()
     if allocator is not None:
         if order == "paper":
-            reapply_masks(allocator)
+            allocator.reapply_mask()
         else:
             allocator.update(step)
     optimizer.zero_grad(set_to_none=True)
     return float(loss.detach())
-
-
-def reapply_masks(allocator):
-    """Zero again the lambdas the last masking dropped (the step after it may have moved them)."""
-    if allocator.masking and allocator.last_step is not None:
-        for layer in allocator.layers.values():
-            layer.apply_mask(layer.mask)
 
 
 def warmup_linear(total_steps, warmup_fraction=0.1):
@@ -437,31 +427,6 @@ def update_growth(config, split, steps=10):
 
 
 # ------------------------------------------------------------------- where the allocator runs
-def _planted_step(model, x, y, *, lr, gamma, allocator, step, order):
-    """reference.train_step with the allocator where `order` puts it (SGD, NumPy, planted task)."""
-    from ..reference.layers import SVDLinear
-    from ..regularizer import orthogonality_grad
-    from .budget import mse
-
-    loss, dout = mse(model.forward(x), y)
-    model.backward(dout)
-    svd_layers = [layer for layer in model.layers.values() if isinstance(layer, SVDLinear)]
-    for layer in svd_layers:  # the regularizer averaged over layers, as reference.train_step does
-        dP, dQ = orthogonality_grad(layer.P, layer.Q)
-        layer.grads["P"] += gamma / len(svd_layers) * dP
-        layer.grads["Q"] += gamma / len(svd_layers) * dQ
-    if order == "paper":
-        allocator.update(step)           # Algorithm 1, lines 4-6: w(t) with its own gradient
-    for layer in model.layers.values():
-        for name, w in layer.params().items():
-            w -= lr * layer.grads[name]
-    if order == "paper":
-        reapply_masks(allocator)         # line 8: T(lam(t) - eta grad, S(t))
-    else:
-        allocator.update(step)           # the authors' code, PEFT: w(t+1) with the gradient at w(t)
-    return loss
-
-
 def loop_orders_planted(seeds=(0, 1, 2), *, init_r=8, total_steps=1000, warmup_steps=200,
                         final_steps=300, lr=0.2, gamma=0.1):
     """AdaLoRA on notebook 06's planted-rank task (NumPy, SGD) in both orders, same seed each.
@@ -473,7 +438,8 @@ def loop_orders_planted(seeds=(0, 1, 2), *, init_r=8, total_steps=1000, warmup_s
     the fraction of the budget kept by both orders (1.0: the same triplets survive).
     """
     from ..allocator import RankAllocator
-    from .budget import allocation_error, make_planted_task, planted_model
+    from ..reference import train_step as reference_step
+    from .budget import allocation_error, make_planted_task, mse, planted_model
 
     out = []
     for seed in seeds:
@@ -486,8 +452,8 @@ def loop_orders_planted(seeds=(0, 1, 2), *, init_r=8, total_steps=1000, warmup_s
                                   warmup_steps=warmup_steps, final_steps=final_steps)
             revived, dropped = 0, np.zeros(init_r * len(task.planted_ranks), dtype=bool)
             for step, idx in enumerate(task.batches(total_steps, 64, seed=seed + 1000), start=1):
-                _planted_step(model, task.X_train[idx], task.Y_train[idx], lr=lr, gamma=gamma,
-                              allocator=alloc, step=step, order=order)
+                reference_step(model, task.X_train[idx], task.Y_train[idx], lr=lr, gamma=gamma,
+                               loss_fn=mse, allocator=alloc, step=step, order=order)
                 kept = np.concatenate([layer.mask for layer in model.layers.values()])
                 revived += int((dropped & kept).sum())  # masked after the last step, kept now
                 dropped = ~kept
@@ -526,6 +492,7 @@ def compare_loop_orders(config, split, *, progress=True):
 def load_loop_orders(path=None):
     """The recorded `compare_loop_orders` run: (meta, result)."""
     import json
+    from pathlib import Path
 
-    data = json.loads(open(path).read()) if path else recorded_results.load("loop_orders.json")
+    data = json.loads(Path(path).read_text()) if path else recorded_results.load("loop_orders.json")
     return data["meta"], data["result"]

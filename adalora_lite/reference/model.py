@@ -7,6 +7,7 @@ regularizer, an SGD step on the adapters, then the allocator (importance, budget
 """
 import numpy as np
 
+from ..allocator import check_order
 from ..errors import ConfigError
 from ..regularizer import orthogonality_grad, orthogonality_penalty
 from .layers import LoRALinear, SVDLinear
@@ -63,11 +64,15 @@ def cross_entropy(logits, labels):
     return loss, dlogits / n
 
 
-def train_step(model, x, targets, *, lr, gamma=0.0, allocator=None, step=None, loss_fn=None):
+def train_step(model, x, targets, *, lr, gamma=0.0, allocator=None, step=None, loss_fn=None,
+               order="peft"):
     """One SGD step on the adapters; returns the objective  loss + gamma * mean_k R(P_k, Q_k).
 
     loss_fn(outputs, targets) -> (loss, dloss/doutputs); cross-entropy on integer labels by default.
+    order: where the allocator runs, "peft" (after the step) or "paper" (Algorithm 1: scores
+    before the step, masks after it); see adalora_lite.allocator.
     """
+    check_order(order)
     loss, doutputs = (loss_fn or cross_entropy)(model.forward(x), targets)
     model.backward(doutputs)
     svd_layers = [layer for layer in model.layers.values() if isinstance(layer, SVDLinear)]
@@ -79,9 +84,14 @@ def train_step(model, x, targets, *, lr, gamma=0.0, allocator=None, step=None, l
             dP, dQ = orthogonality_grad(layer.P, layer.Q)
             layer.grads["P"] += weight * dP
             layer.grads["Q"] += weight * dQ
+    if allocator is not None and order == "paper":
+        allocator.update(step)  # w(t) with its own gradient
     for layer in model.layers.values():
         for name, w in layer.params().items():
             w -= lr * layer.grads[name]  # in place: the allocator sees the updated weights
     if allocator is not None:
-        allocator.update(step)
+        if order == "paper":
+            allocator.reapply_mask()  # T(lam(t) - eta grad, S(t)): the step moved masked lambdas
+        else:
+            allocator.update(step)
     return float(loss)
