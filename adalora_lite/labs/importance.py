@@ -133,25 +133,21 @@ def sensitivity_scores(run):
                      for I in run.sensitivity])
 
 
-def smoothed_scores(run, beta1=0.85, beta2=0.85):
-    """(T, n) AdaLoRA's S_i with s(w) = Ibar(w) * Ubar(w), the EMAs replayed with (beta1, beta2)."""
-    ema = uncertainty = np.zeros(run.sensitivity.shape[1])  # start at zero, as the allocator
+def smoothed_scores(run, beta1=0.85, beta2=0.85, *, uncertainty=True):
+    """(T, n) AdaLoRA's S_i with s(w) = Ibar(w) * Ubar(w), the EMAs replayed with (beta1, beta2);
+    uncertainty=False: s(w) = Ibar(w), the sensitivity's moving average alone (see ema_scores)."""
+    ema = ubar = np.zeros(run.sensitivity.shape[1])  # start at zero, as the allocator
     out = np.empty((len(run.sensitivity), run.n_triplets))
     for t, I in enumerate(run.sensitivity):
-        ema, uncertainty = smooth(ema, uncertainty, I, beta1=beta1, beta2=beta2)
-        out[t] = triplet_scores(entry_score(ema, uncertainty), run.triplet_of, run.weight_of,
-                                run.n_triplets)
+        ema, ubar = smooth(ema, ubar, I, beta1=beta1, beta2=beta2)
+        entry = entry_score(ema, ubar) if uncertainty else ema
+        out[t] = triplet_scores(entry, run.triplet_of, run.weight_of, run.n_triplets)
     return out
 
 
 def ema_scores(run, beta1=0.85):
     """(T, n) S_i with s(w) = Ibar(w): the sensitivity's moving average alone, no uncertainty."""
-    ema = np.zeros(run.sensitivity.shape[1])  # starts at zero, as the allocator's
-    out = np.empty((len(run.sensitivity), run.n_triplets))
-    for t, I in enumerate(run.sensitivity):
-        ema, _ = smooth(ema, ema, I, beta1=beta1, beta2=0.0)  # the same eq. (9); Ubar unused
-        out[t] = triplet_scores(ema, run.triplet_of, run.weight_of, run.n_triplets)
-    return out
+    return smoothed_scores(run, beta1, uncertainty=False)
 
 
 def ablation_scores(run, beta1=0.85, beta2=0.85):
