@@ -26,6 +26,18 @@ allocator reads and writes only these:
                              reached its final allocation, True once it has; a layer no allocator
                              manages holds None. Saving or merging warns while it is False.
 
+A layer may also be a LoRA doublet adapter (`nn.PrunableLoRALinear`, "Prune LoRA" of the paper's
+Table 4): its weights_and_grads() gives two pairs, ((B, dB), (A, dA)), B (d_out, r) and A (r, d_in),
+and doublet i scores mean_j s(B_ji) + mean_j s(A_ij), eq. (7) without the lambda term.
+
+`score` chooses S_i (the paper's Table 4 ablations; SCORES[0] is AdaLoRA):
+
+    "importance"   eq. (7) with s(w) = Ibar(w) * Ubar(w), eq. (8): the paper, the authors' code, PEFT
+    "sensitivity"  eq. (7) with s(w) = Ibar(w): the smoothed sensitivity alone (Table 4, s = I)
+    "magnitude"    S_i = |lambda_i| (Table 4), the SVD-form only
+    "random"       a seeded random score per triplet, drawn once: which triplets survive is chance,
+                   and the masks stay nested as budgets shrink (our control, not in the paper)
+
 With masking=False the allocator only scores (the EMAs and `triplet_scores()` every step, the
 schedule's phases ignored) and never calls apply_mask: to watch the scores of a run it must not
 change.
@@ -41,6 +53,7 @@ from .scoring import (as_like, entry_score, namespace, sensitivity, smooth, top_
                       triplet_scores)
 
 ORDERS = ("peft", "paper")  # where the allocator runs in a step: see the module docstring
+SCORES = ("importance", "sensitivity", "magnitude", "random")  # S_i: see the module docstring
 
 
 def check_order(order):
@@ -52,12 +65,19 @@ def check_order(order):
 
 class RankAllocator:
     def __init__(self, layers, *, target_budget, total_steps, warmup_steps, final_steps,
-                 mask_interval=1, beta1=0.85, beta2=0.85, masking=True):
+                 mask_interval=1, beta1=0.85, beta2=0.85, masking=True, score="importance", seed=0):
         """layers: {name: SVDLinear}, every adapted matrix of the model, in a fixed order.
-        masking=False: score every step and never mask (see the module docstring)."""
+        masking=False: score every step and never mask (see the module docstring).
+        score: one of SCORES; seed: the draw of score="random" (unused otherwise)."""
         self.layers = dict(layers)
         if not self.layers:
             raise ConfigError("layers must hold at least one SVDLinear adapter, got none")
+        if score not in SCORES:
+            raise ConfigError(f"score must be one of {SCORES}, got {score!r}")
+        if score == "magnitude" and any(len(l.weights_and_grads()) != 3 for l in self.layers.values()):
+            raise ConfigError("score='magnitude' ranks by |lambda|: every layer must be an SVDLinear")
+        self.score = score
+        self._random = np.random.default_rng(seed).random(sum(l.r for l in self.layers.values()))
         self.beta1 = check_open_unit("beta1", beta1)
         self.beta2 = check_open_unit("beta2", beta2)
         self.schedule = BudgetSchedule(
@@ -113,9 +133,15 @@ class RankAllocator:
     def triplet_scores(self):
         """S (n_triplets,): every triplet's score, layers in order; zeros before the first update."""
         triplet_of, weight_of, n = self.flat_index()
+        if self.score == "random":
+            return as_like(self._random, weight_of)
+        if self.score == "magnitude":
+            lams = [layer.weights_and_grads()[1][0] for layer in self.layers.values()]
+            return abs(namespace(lams[0]).concat(lams))
         if self.ema is None:
             return weight_of[:n] * 0
-        return triplet_scores(entry_score(self.ema, self.uncertainty), triplet_of, weight_of, n)
+        entry = self.ema if self.score == "sensitivity" else entry_score(self.ema, self.uncertainty)
+        return triplet_scores(entry, triplet_of, weight_of, n)
 
     def layer_scores(self):
         """{name: S (r,)}: `triplet_scores()` cut into layers."""
@@ -143,15 +169,17 @@ class RankAllocator:
 
     def flat_index(self):
         """(triplet_of, weight_of, n_triplets): for every flat entry (layers in order, each as
-        P row-major, lam, Q row-major), the global triplet it belongs to and its weight in S_i."""
+        P row-major, lam, Q row-major; a LoRA doublet layer as B, A), the global triplet it belongs
+        to and its weight in S_i."""
         if self._index is None:
             triplet_of, weight_of, offset = [], [], 0
             for layer in self.layers.values():
                 ids = offset + np.arange(layer.r)
+                has_lam = len(layer.weights_and_grads()) == 3
                 # Flat order per layer: P (d_out, r) row-major, lam (r,), Q (r, d_in) row-major.
-                triplet_of += [np.tile(ids, layer.d_out), ids, np.repeat(ids, layer.d_in)]
-                weight_of += [np.full(layer.d_out * layer.r, 1 / layer.d_out), np.ones(layer.r),
-                              np.full(layer.r * layer.d_in, 1 / layer.d_in)]
+                triplet_of += [np.tile(ids, layer.d_out)] + [ids] * has_lam + [np.repeat(ids, layer.d_in)]
+                weight_of += ([np.full(layer.d_out * layer.r, 1 / layer.d_out)] + [np.ones(layer.r)] * has_lam
+                              + [np.full(layer.r * layer.d_in, 1 / layer.d_in)])
                 offset += layer.r
             like = next(iter(self.layers.values())).weights_and_grads()[0][0]
             self._index = (as_like(np.concatenate(triplet_of), like, dtype=_int64(like)),

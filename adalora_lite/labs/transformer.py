@@ -6,6 +6,13 @@ One loop for the three methods, so that they differ only where the methods diffe
     adalora   SVDLinear (rank init_r) on the same matrices + the head; a RankAllocator shrinks the
               total rank from 36 * init_r to the budget 36 * r; loss + gamma * orthogonality
     probe     frozen encoder, only the head is trained: the floor every adapter must beat
+    svd       SVDLinear (rank r) with the regularizer and no allocator: the SVD form, unpruned
+              (the paper's "SVD-LoRA", Table 5)
+    prune_lora  PrunableLoRALinear (init_r doublets) pruned to 36 * r by the allocator: the
+              paper's "Prune LoRA" (Table 4)
+
+`placement` adapts a subset of the 36 matrices (the paper's Fig. 1): "attention", "ffn", the
+"bottom" 3 layers or the "top" 3; `score` picks the allocator's S_i (`allocator.SCORES`).
 
 "Matched budget" follows the paper: LoRA's rank r on every matrix and AdaLoRA's *final* budget
 spend the same total rank (36 * r triplets); AdaLoRA starts from init_r = 1.5 r per matrix and
@@ -34,11 +41,13 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .. import results as recorded_results
-from ..allocator import ORDERS, check_order
+from ..allocator import ORDERS, SCORES, check_order
 from ..errors import ConfigError
 from .rank import adapter_param_count
 
-METHODS = ("probe", "lora", "adalora")
+METHODS = ("probe", "lora", "prune_lora", "svd", "adalora")
+PRUNED = ("prune_lora", "adalora")  # the methods a RankAllocator prunes
+PLACEMENTS = ("all", "attention", "ffn", "bottom", "top")
 
 
 @dataclass(frozen=True)
@@ -63,12 +72,18 @@ class FinetuneConfig:
     probe_lr: float = 1e-2
     seed: int = 0                    # head init, adapter init, dropout, batch order
     order: str = "peft"              # AdaLoRA: where the allocator runs (ORDERS; see train_step)
+    score: str = "importance"        # AdaLoRA, Prune LoRA: the allocator's S_i (allocator.SCORES)
+    placement: str = "all"           # which matrices get adapters (PLACEMENTS, see placement_targets)
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
         check_order(self.order)
-        if self.method == "adalora" and self.init_r < self.r:
+        if self.score not in SCORES:
+            raise ConfigError(f"score must be one of {SCORES}, got {self.score!r}")
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+        if self.method in PRUNED and self.init_r < self.r:
             raise ConfigError(f"init_r must be >= r (AdaLoRA only prunes), got {self.init_r} < {self.r}")
         if self.epochs <= 0 or self.batch_size < 1:
             raise ConfigError(f"epochs and batch_size must be positive, got {self.epochs}, {self.batch_size}")
@@ -131,7 +146,7 @@ def build_model(config, n_train, *, num_labels=2):
     """(model, tokenizer, adapters, allocator) for `config`, seeded; allocator None unless adalora."""
     import torch
 
-    from ..data import MINILM_TARGETS, load_minilm
+    from ..data import load_minilm
     from ..nn import add_adapters
 
     torch.manual_seed(config.seed)
@@ -140,15 +155,30 @@ def build_model(config, n_train, *, num_labels=2):
     if config.method == "probe":
         model.requires_grad_(False)
         model.classifier.requires_grad_(True)
-    elif config.method == "lora":
-        adapters = add_adapters(model, MINILM_TARGETS, adapter="lora", r=config.r,
-                                alpha=config.scale * config.r, modules_to_train="classifier")
-    else:
-        adapters = add_adapters(model, MINILM_TARGETS, adapter="svd", r=config.init_r,
-                                alpha=config.scale * config.init_r, init=config.init,
-                                modules_to_train="classifier")
+        return model, tokenizer, adapters, allocator
+    rank = config.init_r if config.method in PRUNED else config.r
+    kind = {"lora": "lora", "prune_lora": "prunable_lora"}.get(config.method, "svd")
+    extra = {"init": config.init} if kind == "svd" else {}
+    adapters = add_adapters(model, placement_targets(config.placement), adapter=kind, r=rank,
+                            alpha=config.scale * rank, modules_to_train="classifier", **extra)
+    if config.method in PRUNED:
         allocator = make_allocator(adapters, config, config.total_steps(n_train))
     return model, tokenizer, adapters, allocator
+
+
+def placement_targets(placement="all"):
+    """The target names (for `add_adapters`) of a placement: "all" (MINILM_TARGETS, 36 matrices),
+    "attention" (24: query, key, value, attention output), "ffn" (12: intermediate, output), or
+    every matrix of the "bottom" (0-2) or "top" (3-5) layers (18 each)."""
+    from ..data import MINILM_TARGETS
+
+    if placement == "all":
+        return list(MINILM_TARGETS)
+    layers = {"bottom": range(3), "top": range(3, 6)}.get(placement, range(6))
+    keep = {"attention": lambda label: label not in FFN, "ffn": lambda label: label in FFN}.get(
+        placement, lambda label: True)
+    # "layer.i.output.dense" names the FFN's output only: the attention's ends in "attention.output.dense"
+    return [f"layer.{i}.{path}" for i in layers for path, label in MODULES if keep(label)]
 
 
 def make_allocator(adapters, config, total_steps):
@@ -162,7 +192,8 @@ def make_allocator(adapters, config, total_steps):
                           f"(warm-up {warmup} + final {final}); train longer or shorten the phases")
     return RankAllocator(adapters, target_budget=config.r * len(adapters), total_steps=total_steps,
                          warmup_steps=warmup, final_steps=final,
-                         mask_interval=config.mask_interval, beta1=config.beta1, beta2=config.beta2)
+                         mask_interval=config.mask_interval, beta1=config.beta1, beta2=config.beta2,
+                         score=config.score, seed=config.seed)
 
 
 def train_step(model, batch, labels, optimizer, *, step, adapters=None, gamma=0.0,
@@ -217,11 +248,12 @@ def evaluate(model, ids, labels, *, batch_size=128):
 
 
 # ------------------------------------------------------------------------------------ training
-def finetune(config, split, *, progress=True, model_parts=None):
+def finetune(config, split, *, progress=True, model_parts=None, on_step=None):
     """Train `config.method` on `split` (a `tweets.TweetSplit`), evaluate on its test set.
 
     model_parts: optional (model, tokenizer, adapters, allocator) from `build_model` (to inspect
-    them afterwards); built here otherwise. Returns a `FinetuneResult`.
+    them afterwards); built here otherwise. on_step: optional callable(step, adapters, allocator)
+    run after every training step (to record a run). Returns a `FinetuneResult`.
     """
     import torch
     from tqdm.auto import tqdm
@@ -229,14 +261,15 @@ def finetune(config, split, *, progress=True, model_parts=None):
     if config.method == "probe":
         return linear_probe(config, split, progress=progress)
     n_train = len(split.train_texts)
-    model, tokenizer, adapters, allocator = model_parts or build_model(config, n_train)
+    model, tokenizer, adapters, allocator = model_parts or build_model(
+        config, n_train, num_labels=len(split.label_names))
     train_ids = encode(tokenizer, split.train_texts, config.max_length)
     test_ids = encode(tokenizer, split.test_texts, config.max_length)
     steps = config.total_steps(n_train)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps))
-    gamma = config.gamma if config.method == "adalora" else 0.0
+    gamma = config.gamma if config.method in ("svd", "adalora") else 0.0
     rng = np.random.default_rng(config.seed)
     labels = torch.as_tensor(split.train_labels)
     losses, wall, cpu = [], time.perf_counter(), time.process_time()
@@ -247,6 +280,8 @@ def finetune(config, split, *, progress=True, model_parts=None):
         losses.append(train_step(model, collate([train_ids[i] for i in idx]), labels[idx], optimizer,
                                  step=step, adapters=adapters, gamma=gamma, allocator=allocator,
                                  scheduler=scheduler, order=config.order))
+        if on_step is not None:
+            on_step(step, adapters, allocator)
     bar.close()
     accuracy = evaluate(model, test_ids, split.test_labels)
     ranks = allocator.ranks() if allocator is not None else {n: a.r for n, a in adapters.items()}
@@ -274,7 +309,7 @@ def linear_probe(config, split, *, progress=True):
     from tqdm.auto import tqdm
 
     config = replace(config, method="probe")
-    model, tokenizer, _, _ = build_model(config, len(split.train_texts))
+    model, tokenizer, _, _ = build_model(config, len(split.train_texts), num_labels=len(split.label_names))
     wall, cpu = time.perf_counter(), time.process_time()
     feats = {}
     model.eval()

@@ -9,9 +9,9 @@ from torch import nn
 from ..allocator import warn_if_budget_not_applied
 from ..errors import ConfigError
 from ..regularizer import orthogonality_penalty
-from .layers import LoRALinear, SVDLinear, _Adapter
+from .layers import LoRALinear, PrunableLoRALinear, SVDLinear, _Adapter
 
-ADAPTERS = {"lora": LoRALinear, "svd": SVDLinear}
+ADAPTERS = {"lora": LoRALinear, "prunable_lora": PrunableLoRALinear, "svd": SVDLinear}
 
 
 def add_adapters(model, target_modules, *, adapter="svd", r, alpha, modules_to_train=(),

@@ -105,3 +105,33 @@ class SVDLinear(_Adapter):
             raise RuntimeError("unmerge() the adapter before masking it: the merged weight would go stale")
         self.mask.copy_(torch.as_tensor(keep, device=self.mask.device))
         self.lam.masked_fill_(~self.mask, 0)
+
+
+class PrunableLoRALinear(LoRALinear):
+    """LoRALinear whose r doublets (B's column i, A's row i) a RankAllocator can mask: the paper's
+    "Prune LoRA" (Table 4), structured pruning of LoRA with AdaLoRA's importance scores.
+
+    A masked doublet is switched off in the forward pass (B, A kept), just as a masked triplet
+    keeps P_i and Q_i while lambda_i = 0: its gradients are then zero, so its score decays.
+    """
+
+    def __init__(self, base, *, r, alpha):
+        super().__init__(base, r=r, alpha=alpha)
+        self.register_buffer("mask", torch.ones(self.r, dtype=torch.bool, device=self.A.device))
+        self.budget_applied = None
+
+    def adapter_output(self, x):
+        return ((x @ self.A.T) * self.mask) @ self.B.T * self.scale
+
+    def delta_weight(self):
+        return self.scale * (self.B * self.mask) @ self.A
+
+    # -- the layer protocol of RankAllocator, in its two-factor form (allocator.py)
+    def weights_and_grads(self):
+        return tuple((w.detach(), w.grad) for w in (self.B, self.A))
+
+    @torch.no_grad()
+    def apply_mask(self, keep):
+        if self.merged:
+            raise RuntimeError("unmerge() the adapter before masking it: the merged weight would go stale")
+        self.mask.copy_(torch.as_tensor(keep, device=self.mask.device))

