@@ -11,7 +11,8 @@ import adalora_lite
 PACKAGE = Path(adalora_lite.__file__).parent
 CORE = {"__init__", "errors", "schedule", "scoring", "regularizer", "allocator"}
 SUBPACKAGES = {"reference", "nn", "data", "labs", "results", "viz", "widgets", "exercises"}
-TOPICS = {"rank", "intrinsic", "lora", "svd", "importance", "budget", "transformer", "analysis"}
+TOPICS = {"rank", "intrinsic", "lora", "svd", "importance", "budget", "transformer", "analysis",
+          "miniature"}
 
 
 def test_the_package_root_holds_only_the_core_and_the_subpackages():

@@ -6,6 +6,10 @@
                            `python benchmarks/init_comparison.py`)
     loop_orders.json       notebook 07: the paper's vs PEFT's allocator order on MiniLM (written
                            by `python benchmarks/loop_orders.py`)
+    minilm_replay.json     notebook 07 and classroom mode: one AdaLoRA run on MiniLM, step by step,
+                           for the replay dashboard (written by `python benchmarks/minilm_replay.py`)
+    miniature.json         notebook 09: the paper's experiments in miniature on MiniLM (written by
+                           `python benchmarks/miniature.py`)
 
     path(name)    where the file lies (inside the installed package; the benchmarks write there)
     load(name)    its JSON, read through importlib.resources (works from a wheel)
@@ -20,7 +24,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-FILES = ("minilm_tweets.json", "init_comparison.json", "loop_orders.json")
+FILES = ("minilm_tweets.json", "init_comparison.json", "loop_orders.json", "minilm_replay.json",
+         "miniature.json")
 
 
 def path(name):
