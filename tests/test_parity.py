@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from adalora_lite import RankAllocator, reference
+from adalora_lite.allocator import SCORES
 from adalora_lite import nn as ann
 
 SCHEDULE = dict(total_steps=60, warmup_steps=5, final_steps=15, mask_interval=4)
@@ -27,9 +28,10 @@ def data(seed=1):
     return rng.normal(size=(40, 8)), rng.integers(0, 6, 40)
 
 
-def test_adalora_training_parity_float64():
+@pytest.mark.parametrize("score", SCORES)
+def test_adalora_training_parity_float64(score):
     ref, net = twin_models("svd")
-    kw = dict(target_budget=5, **SCHEDULE)
+    kw = dict(target_budget=5, score=score, **SCHEDULE)
     ref_alloc, net_alloc = RankAllocator(ref.layers, **kw), RankAllocator(net.adapters, **kw)
     x, y = data()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
