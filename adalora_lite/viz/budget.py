@@ -6,6 +6,10 @@
     comparison_figure(results)                final loss per method and seed (the spread)
     allocation_figure(results, planted)       AdaLoRA's rank per layer, per seed, vs the planted rank
 
+Shared with notebook 07's MiniLM replay (viz.transformer): `kept_masked_figure` and
+`kept_masked_bars` (|lambda| bars in the KEPT and MASKED colours on a log axis), `lambda_range`,
+and `schedule_figure` with `mark_step` (b(t) and the replayed step).
+
 Every `*_figure` has an `update_*` twin that rewrites a figure (or FigureWidget) in place inside
 one `batch_update`, so a slider move sends one message. The update functions only touch what
 changes from step to step; `retarget_*` shows another trajectory with the same r (new data, same
@@ -51,10 +55,7 @@ def update_schedule_figure(fig, schedule, step=None):
     T, t_w, t_f = schedule.total_steps, schedule.warmup_steps, schedule.final_start
     with batched(fig):
         fig.data[0].x, fig.data[0].y = steps, budgets
-        if step is None:
-            fig.data[1].x, fig.data[1].y = [], []
-        else:
-            fig.data[1].x, fig.data[1].y = [step], [schedule.budget(int(step))]
+        mark_step(fig, step, None if step is None else schedule.budget(int(step)))
         fig.layout.shapes = [
             dict(type="rect", xref="x", yref="paper", x0=0, x1=t_w, y0=0, y1=1, line_width=0,
                  fillcolor=PHASES[0][1], layer="below"),
@@ -75,6 +76,49 @@ def update_schedule_figure(fig, schedule, step=None):
         fig.layout.xaxis.range = [0, T]
 
 
+def mark_step(fig, step, budget):
+    """Move the "step t" marker of a `schedule_figure` to (step, budget); step None hides it."""
+    marker = fig.data[1]
+    marker.x, marker.y = ([], []) if step is None else ([step], [budget])
+
+
+# ------------------------------------------------------------------ |lambda| bars, kept vs masked
+def kept_masked_figure(hover, y_range, **layout):
+    """Two bar traces, "kept" (blue) and "masked" (orange), overlaid on a log |lambda| axis spanning
+    `y_range` (see `lambda_range`); `layout` adds to or overrides the rest of the layout."""
+    fig = go.Figure([go.Bar(name="kept", marker_color=KEPT, hovertemplate=hover),
+                     go.Bar(name="masked", marker_color=MASKED, hovertemplate=hover)])
+    fig.update_layout(
+        barmode="overlay", bargap=0.15, height=420, template=TEMPLATE,
+        margin=dict(t=70, b=60, l=70, r=20),
+        yaxis=dict(type="log", range=y_range, title="|lambda_i| (log scale)", exponentformat="power"),
+        legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"))
+    fig.update_layout(**layout)
+    return fig
+
+
+def kept_masked_bars(x, heights, keep, customdata):
+    """What the "kept" and "masked" traces show: {"kept": dict(x, y, customdata), "masked": ...},
+    every bar at least LAMBDA_FLOOR high (a zero would vanish from the log axis)."""
+    height = np.maximum(np.abs(heights), LAMBDA_FLOOR)
+    return {name: dict(x=x[sel], y=height[sel], customdata=customdata[sel])
+            for name, sel in (("kept", keep), ("masked", ~keep))}
+
+
+def set_kept_masked(fig, bars):
+    """Write `kept_masked_bars` into the first two traces of a `kept_masked_figure`."""
+    for trace in fig.data[:2]:
+        b = bars[trace.name]
+        trace.x, trace.y, trace.customdata = b["x"], b["y"], b["customdata"]
+
+
+def lambda_range(top):
+    """Log-axis range for |lambda| up to `top` (fixed while scrubbing, so bars never rescale). It
+    starts half a decade below the floor, so a floored bar is a visible stub."""
+    top = max(float(top), 10 * LAMBDA_FLOOR)
+    return [np.log10(LAMBDA_FLOOR) - 0.5, float(np.log10(top * 2))]
+
+
 # ------------------------------------------------------------------ the dashboard
 def triplet_positions(trajectory):
     """x position of every triplet: layer k's r triplets side by side, a one-bar gap between layers."""
@@ -88,15 +132,12 @@ def lambda_bars(trajectory, step):
     keep = trajectory.masks[step]
     # Kept triplets: |lambda| as the model uses it. Masked ones: |lambda-tilde|, the value the
     # SGD step gave them just before the mask zeroed it again (their lambda itself is 0).
-    height = np.where(keep, np.abs(trajectory.lambdas[step]), np.abs(trajectory.lambdas_tilde[step]))
+    height = np.where(keep, trajectory.lambdas[step], trajectory.lambdas_tilde[step])
     layer = np.repeat(np.arange(len(trajectory.layer_names)), trajectory.r)
     index = np.tile(np.arange(trajectory.r), len(trajectory.layer_names))
     custom = np.stack([layer, index, trajectory.lambdas[step], trajectory.lambdas_tilde[step],
                        trajectory.scores[step]], axis=1)
-    out = {}
-    for name, sel in (("kept", keep), ("masked", ~keep)):
-        out[name] = dict(x=x[sel], y=np.maximum(height[sel], LAMBDA_FLOOR), customdata=custom[sel])
-    return out
+    return kept_masked_bars(x, height, keep, custom)
 
 
 def _lambda_title(trajectory, step):
@@ -110,21 +151,15 @@ def lambda_figure(trajectory, step=0):
     hover = ("layers.%{customdata[0]:d}, triplet %{customdata[1]:d}<br>lambda = %{customdata[2]:.4g}"
              "<br>lambda before masking = %{customdata[3]:.4g}<br>score S = %{customdata[4]:.3g}"
              "<extra>%{fullData.name}</extra>")
-    fig = go.Figure([go.Bar(name="kept", marker_color=KEPT, hovertemplate=hover),
-                     go.Bar(name="masked", marker_color=MASKED, hovertemplate=hover)])
     x, r = triplet_positions(trajectory), trajectory.r
     names = trajectory.layer_names
     planted = trajectory.planted_ranks
     sigma = _sigma(trajectory)
-    fig.update_layout(
-        barmode="overlay", bargap=0.15, height=420, template=TEMPLATE,
-        margin=dict(t=70, b=60, l=70, r=20),
-        yaxis=dict(type="log", range=_lambda_range(trajectory), title="|lambda_i| (log scale)",
-                   exponentformat="power"),
+    fig = kept_masked_figure(
+        hover, _lambda_range(trajectory),
         xaxis=dict(title="triplet i, grouped by layer", range=[-1, x[-1] + 1],
                    tickvals=[k * (r + 1) + (r - 1) / 2 for k in range(len(names))],
                    ticktext=[f"{n} (planted rank {planted[n]})" for n in names]),
-        legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"),
         shapes=[dict(type="line", xref="x", yref="paper", x0=k * (r + 1) - 1, x1=k * (r + 1) - 1,
                      y0=0, y1=1, line=dict(color="#bbbbbb", width=1)) for k in range(1, len(names))]
         + [dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=sigma, y1=sigma,
@@ -144,11 +179,9 @@ def _sigma(trajectory):
 
 
 def _lambda_range(trajectory):
-    """Log-axis range over the whole run (fixed while scrubbing, so bars never rescale). It starts
-    half a decade below the floor, so a floored bar is a visible stub."""
-    top = max(float(np.abs(trajectory.lambdas).max()), float(np.abs(trajectory.lambdas_tilde).max()),
-              10 * LAMBDA_FLOOR, _sigma(trajectory))
-    return [np.log10(LAMBDA_FLOOR) - 0.5, float(np.log10(top * 2))]
+    """The |lambda| axis of a whole run, the planted singular value included."""
+    return lambda_range(max(float(np.abs(trajectory.lambdas).max()),
+                            float(np.abs(trajectory.lambdas_tilde).max()), _sigma(trajectory)))
 
 
 def retarget_lambda_figure(fig, trajectory, step):
@@ -162,11 +195,8 @@ def retarget_lambda_figure(fig, trajectory, step):
 
 
 def update_lambda_figure(fig, trajectory, step):
-    bars = lambda_bars(trajectory, step)
     with batched(fig):
-        for trace in fig.data[:2]:
-            b = bars[trace.name]
-            trace.x, trace.y, trace.customdata = b["x"], b["y"], b["customdata"]
+        set_kept_masked(fig, lambda_bars(trajectory, step))
         fig.layout.title.text = _lambda_title(trajectory, step)
 
 

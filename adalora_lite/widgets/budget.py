@@ -10,10 +10,7 @@ directly, or trigger by setting `slider.value`: observers run synchronously with
 The step slider and the target-budget slider carry the CSS classes "adalora-step" and
 "adalora-target-budget" (and the dashboard "adalora-dashboard") so a browser test can find them.
 """
-import time
-
 import ipywidgets as widgets
-import numpy as np
 
 from ..errors import ConfigError
 from ..schedule import BudgetSchedule
@@ -22,7 +19,7 @@ from ..viz.budget import (lambda_figure, rank_figure, retarget_lambda_figure,
                           retarget_rank_figure, schedule_figure, update_lambda_figure,
                           update_rank_figure, update_schedule_figure)
 from .figure import FigureWidget
-from .panel import Panel
+from .panel import Panel, ReplayPanel
 
 _WIDE = widgets.Layout(width="460px")
 _STYLE = {"description_width": "120px"}
@@ -130,7 +127,7 @@ def schedule_readout(schedule):
             f"the last {schedule.final_steps} steps train the frozen allocation.")
 
 
-class BudgetDashboard(Panel):
+class BudgetDashboard(ReplayPanel):
     """AdaLoRA on the planted-rank task, recorded once per parameter set and replayed by step."""
     main_figure = "lambda_fig"
 
@@ -146,12 +143,7 @@ class BudgetDashboard(Panel):
         self.beta2_slider = _float_slider("beta2", params.beta2, 0.5, 0.99, 0.01, "adalora-beta2")
         self.budget_slider = _int_slider("target budget", params.target_budget, 1,
                                          n_layers * params.r, "adalora-target-budget")
-        self.step_slider = _int_slider("step t", T if step is None else step, 0, T,
-                                       "adalora-step", continuous=True)
-        self.step_slider.layout = widgets.Layout(width="700px")
-        self.play = widgets.Play(value=self.step_slider.value, min=0, max=T, step=5, interval=60,
-                                 description="play")
-        widgets.jslink((self.play, "value"), (self.step_slider, "value"))
+        step_row = self.step_controls(T, T if step is None else step, "adalora-step")
         self.progress = widgets.IntProgress(value=0, min=0, max=T, description="recording",
                                             bar_style="", style=_STYLE, layout=_WIDE)
         self.progress.add_class("adalora-progress")
@@ -163,11 +155,10 @@ class BudgetDashboard(Panel):
         self.rank_fig = FigureWidget(rank_figure(self.trajectory, self.step))
         for s in self.param_sliders:
             s.observe(self._on_params, names="value")
-        self.step_slider.observe(self._on_step, names="value")
         controls = widgets.HBox([
             widgets.VBox([self.r_slider, self.alpha_slider, self.budget_slider]),
             widgets.VBox([self.beta1_slider, self.beta2_slider, self.progress])])
-        super().__init__([controls, widgets.HBox([self.play, self.step_slider]), self.status,
+        super().__init__([controls, step_row, self.status,
                           self.lambda_fig, self.rank_fig])
         self.add_class("adalora-dashboard")
 
@@ -176,10 +167,6 @@ class BudgetDashboard(Panel):
     def param_sliders(self):
         return [self.r_slider, self.alpha_slider, self.beta1_slider, self.beta2_slider,
                 self.budget_slider]
-
-    @property
-    def step(self):
-        return self.step_slider.value
 
     @property
     def params(self):
@@ -208,9 +195,6 @@ class BudgetDashboard(Panel):
             retarget_lambda_figure(self.lambda_fig, self.trajectory, self.step)
             retarget_rank_figure(self.rank_fig, self.trajectory, self.step)
 
-    def _on_step(self, change):
-        self.show_step(change["new"])
-
     def _on_params(self, change):
         if self._guard.held:
             return
@@ -230,24 +214,6 @@ class BudgetDashboard(Panel):
         self.progress.value = self.progress.max
         self.progress.bar_style = "success"
         self.status.value = dashboard_status(self.trajectory)
-
-    # -------------------------------------------------------------- measurement
-    def time_step_updates(self, n=100, seed=0):
-        """Move the step slider to `n` random steps, then back; {"median_ms", "p95_ms", "n"} of the
-        updates (the Python side: the observer and both figure updates, not the browser's redraw)."""
-        rng = np.random.default_rng(seed)
-        targets = rng.integers(0, self.trajectory.n_steps + 1, size=n)
-        times, where = [], self.step_slider.value
-        for t in targets:
-            if int(t) == self.step_slider.value:
-                t = (int(t) + 1) % (self.trajectory.n_steps + 1)
-            start = time.perf_counter()
-            self.step_slider.value = int(t)
-            times.append(time.perf_counter() - start)
-        self.step_slider.value = where  # back where the user left it
-        times = np.array(times) * 1e3
-        return {"median_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95)),
-                "n": int(n)}
 
     def __repr__(self):  # stable text (the default VBox repr drags in widget ids)
         p = self.params
