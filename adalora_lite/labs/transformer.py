@@ -43,6 +43,7 @@ import numpy as np
 from .. import results as recorded_results
 from ..allocator import ORDERS, SCORES, check_order
 from ..errors import ConfigError
+from .common import read_only
 from .rank import adapter_param_count
 
 METHODS = ("probe", "lora", "prune_lora", "svd", "adalora")
@@ -531,3 +532,141 @@ def load_loop_orders(path=None):
 
     data = json.loads(Path(path).read_text()) if path else recorded_results.load("loop_orders.json")
     return data["meta"], data["result"]
+
+
+# ------------------------------------------------------------------- a recorded run, replayable
+REPLAY_FILE = "minilm_replay.json"  # in adalora_lite/results/ (package data)
+REPLAY_DIGITS = 4  # significant digits kept of every lambda: enough to draw, small to ship
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: it holds arrays
+class RankReplay:
+    """One AdaLoRA run on MiniLM, step by step (step 0: before training), to replay without training.
+
+    The MiniLM twin of notebook 06's `labs.budget.Trajectory`: what the allocator did to every
+    triplet of the 36 matrices, per step t = 0..T, after the optimizer step and the allocator:
+
+        lambdas   (T+1, n_triplets) lam as the model holds it (a masked triplet's lam is 0 right
+                  after a masking; Adam moves it again until the next masking re-zeroes it)
+        masks     (T+1, n_triplets) bool, True = kept
+        budgets   (T+1,) int, the allocator's b(t)
+        losses    (T+1,) training cross-entropy of step t's minibatch (NaN at step 0)
+
+    Triplets are laid out matrix by matrix in `modules` order, init_r each.
+    """
+    modules: tuple          # the adapted matrices' names, in the allocator's order
+    init_r: int
+    lambdas: np.ndarray
+    masks: np.ndarray
+    budgets: np.ndarray
+    losses: np.ndarray
+    schedule: dict          # the BudgetSchedule's arguments (total, warm-up, final steps, budgets)
+    accuracy: float         # held-out accuracy at the end
+    config: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_steps(self):
+        """T: the last step (steps run 0..T)."""
+        return len(self.budgets) - 1
+
+    @property
+    def n_triplets(self):
+        return self.masks.shape[1]
+
+    def rank_history(self):
+        """(T+1, n_matrices) int: the rank of every matrix after every step."""
+        return self.masks.reshape(len(self.masks), len(self.modules), self.init_r).sum(axis=2)
+
+    def ranks(self, step):
+        """{matrix name: kept triplets} after `step`."""
+        return dict(zip(self.modules, (int(r) for r in self.rank_history()[step])))
+
+    def rank_grids(self):
+        """(T+1, 6 modules, n_layers) float: `rank_grid` of every step, computed once so that a
+        replay only looks them up; with the module labels and layer numbers of `rank_grid`."""
+        grids = [rank_grid(dict(zip(self.modules, row))) for row in self.rank_history()]
+        return np.stack([g for g, _, _ in grids]), grids[0][1], grids[0][2]
+
+    def matrix_slice(self, name):
+        """Where matrix `name`'s triplets sit in a row of `lambdas` or `masks`."""
+        k = self.modules.index(name)
+        return slice(k * self.init_r, (k + 1) * self.init_r)
+
+    def to_json(self):
+        """A JSON-ready dict: lambdas rounded to REPLAY_DIGITS significant digits, masks as strings
+        of 0/1 (one per step), the NaN loss of step 0 as null."""
+        return {"modules": list(self.modules), "init_r": self.init_r, "schedule": self.schedule,
+                "accuracy": self.accuracy, "config": self.config,
+                "budgets": [int(b) for b in self.budgets],
+                "losses": [None if np.isnan(x) else round(float(x), 5) for x in self.losses],
+                "masks": ["".join("1" if k else "0" for k in row) for row in self.masks],
+                "lambdas": [[float(f"{x:.{REPLAY_DIGITS}g}") for x in row] for row in self.lambdas]}
+
+    @classmethod
+    def from_json(cls, data, meta=None):
+        return cls(modules=tuple(data["modules"]), init_r=int(data["init_r"]),
+                   lambdas=read_only(np.array(data["lambdas"], dtype=float)),
+                   masks=read_only(np.array([[c == "1" for c in row] for row in data["masks"]])),
+                   budgets=read_only(np.array(data["budgets"], dtype=int)),
+                   losses=read_only(np.array([np.nan if x is None else x for x in data["losses"]],
+                                             dtype=float)),
+                   schedule=dict(data["schedule"]), accuracy=float(data["accuracy"]),
+                   config=dict(data.get("config", {})), meta=dict(meta or {}))
+
+
+def record_rank_replay(config, split, *, progress=True):
+    """Train AdaLoRA (`config.method` must be "adalora") with `finetune` and record every step
+    through its `on_step` hook: a `RankReplay`. Minutes on a CPU for a real run:
+    `benchmarks/minilm_replay.py` records the one notebook 07 and classroom mode replay."""
+    import torch
+
+    if config.method != "adalora":
+        raise ConfigError("record_rank_replay records AdaLoRA's allocator: method must be 'adalora'")
+    parts = build_model(config, len(split.train_texts), num_labels=len(split.label_names))
+    adapters, allocator = parts[2], parts[3]
+    lambdas, masks, budgets = [], [], []
+
+    def keep(step, adapters, allocator):
+        with torch.no_grad():
+            lambdas.append(np.concatenate([a.lam.detach().numpy() for a in adapters.values()]))
+            masks.append(np.concatenate([a.mask.numpy() for a in adapters.values()]))
+        budgets.append(int(allocator.budget))
+
+    keep(0, adapters, allocator)  # step 0: lam = 0, everything kept, the initial budget
+    result = finetune(config, split, progress=progress, model_parts=parts, on_step=keep)
+    s = allocator.schedule
+    schedule = {"total_steps": s.total_steps, "init_budget": s.init_budget,
+                "target_budget": s.target_budget, "warmup_steps": s.warmup_steps,
+                "final_steps": s.final_steps, "mask_interval": s.mask_interval}
+    return RankReplay(modules=tuple(adapters), init_r=config.init_r,
+                      lambdas=read_only(np.array(lambdas)), masks=read_only(np.array(masks)),
+                      budgets=read_only(np.array(budgets)),
+                      losses=read_only(np.array([np.nan] + result.losses)), schedule=schedule,
+                      accuracy=result.accuracy, config=asdict(config))
+
+
+def save_rank_replay(path, replay, meta):
+    """Write {"meta": meta, "replay": replay.to_json()} as compact JSON to `path`."""
+    import json
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"meta": meta, "replay": replay.to_json()},
+                                     separators=(",", ":")) + "\n")
+
+
+def load_rank_replay(path=None):
+    """The `RankReplay` saved at `path`; default: the recorded one shipped in `adalora_lite.results`
+    (written by `python benchmarks/minilm_replay.py`). Its `meta` says when, where and how."""
+    import json
+    from pathlib import Path
+
+    if path is None:
+        data = recorded_results.load(REPLAY_FILE)
+    else:
+        if not Path(path).exists():
+            raise ConfigError(f"no recorded replay at {path}: run "
+                              "`.venv/bin/python benchmarks/minilm_replay.py` to make one")
+        data = json.loads(Path(path).read_text())
+    return RankReplay.from_json(data["replay"], data["meta"])

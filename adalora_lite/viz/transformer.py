@@ -5,13 +5,24 @@
     accuracy_figure(runs)        held-out accuracy per method, one dot per seed, mean +- std
     results_table(runs)          the comparison as a fixed-width text table (for print)
     sweep_table(meta)            the recorded learning-rate sweep, as text
+
+The recorded run replayed step by step (`labs.transformer.RankReplay`, widgets.transformer):
+
+    ReplayFrames(replay)                     per step, everything the three figures show
+    replay_heatmap(frames, step, selected)   the rank heatmap at step t, the chosen matrix outlined
+    replay_lambda_figure(frames, name, step) one matrix's |lambda| bars, kept vs masked
+    replay_budget_figure(frames, step)       b(t), the schedule's phases, step t marked
+Each has an `update_*` twin that only restyles what a step move changes.
 """
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..labs.transformer import allocation_summary, rank_grid, summarize
-from .style import TEMPLATE
+from ..schedule import BudgetSchedule
+from .budget import (kept_masked_bars, kept_masked_figure, lambda_range, mark_step,
+                     schedule_figure, set_kept_masked)
+from .style import TEMPLATE, batched
 
 METHOD_LABELS = {"probe": "linear probe (frozen encoder)", "lora": "LoRA (uniform rank)",
                  "adalora": "AdaLoRA (adaptive rank)"}
@@ -24,18 +35,28 @@ def rank_heatmap(ranks, *, title="Final rank of each adapted matrix", zmax=None,
     ranks: {module name: rank}, e.g. `allocator.ranks()`, or a mean over seeds (`decimals` > 0).
     """
     grid, labels, layers = rank_grid(ranks)
-    text = [[f"{v:.{decimals}f}" for v in row] for row in grid]
-    # Ranks of one run are integers: keep them integers in the figure too (a mean keeps 4 decimals).
-    whole = decimals == 0 and np.all(np.isfinite(grid)) and np.all(grid == np.round(grid))
+    return grid_heatmap(grid, labels, layers, title=title, zmax=zmax, decimals=decimals)
+
+
+def grid_heatmap(grid, labels, layers, *, title, zmax=None, decimals=0):
+    """The heatmap of a `rank_grid` (grid, module labels, layer numbers)."""
     fig = go.Figure(go.Heatmap(
-        z=grid.astype(int) if whole else np.round(grid, 4), x=[f"layer {k}" for k in layers],
-        y=labels, text=text, texttemplate="%{text}", colorscale="Reds", zmin=0, zmax=zmax,
-        colorbar=dict(title=dict(text="rank<br>(triplets)")),
+        x=[f"layer {k}" for k in layers], y=labels, texttemplate="%{text}", colorscale="Reds",
+        zmin=0, zmax=zmax, colorbar=dict(title=dict(text="rank<br>(triplets)")),
         hovertemplate="%{y}, %{x}: rank %{text}<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="encoder layer (1 = next to the embeddings, 6 = top)",
                       yaxis_title="adapted matrix", yaxis_autorange="reversed",
                       template=TEMPLATE, height=380)
+    set_grid(fig, grid, decimals)
     return fig
+
+
+def set_grid(fig, grid, decimals=0):
+    """Write `grid` into a `grid_heatmap`: colours and the number in every cell."""
+    # Ranks of one run are integers: keep them integers in the figure too (a mean keeps 4 decimals).
+    whole = decimals == 0 and np.all(np.isfinite(grid)) and np.all(grid == np.round(grid))
+    fig.data[0].z = grid.astype(int) if whole else np.round(grid, 4)
+    fig.data[0].text = [[f"{v:.{decimals}f}" for v in row] for row in grid]
 
 
 def allocation_bars(ranks, *, title="Mean rank per matrix: by module type and by layer"):
@@ -104,3 +125,103 @@ def sweep_table(meta):
         lines.append(f"{row['method']:<10}{row['lr']:>8g}{row['train_loss_last_epoch']:>26.3f}"
                      f"{100 * row['accuracy']:>18.1f}  {mark}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ the recorded run, replayed
+class ReplayFrames:
+    """Everything the replay figures show, for every step of a `RankReplay`, computed once: a step
+    move then only looks rows up (the widget's < 50 ms per move)."""
+
+    def __init__(self, replay):
+        self.replay = replay
+        self.grids, self.labels, self.layers = replay.rank_grids()  # (T+1, 6, n_layers)
+        self.schedule = BudgetSchedule(**replay.schedule)
+        self.lambda_range = lambda_range(np.abs(replay.lambdas).max())
+        # (label, layer number) of every matrix, and back: what a heatmap cell or the dropdown names
+        self.cell = {name: _cell(name) for name in replay.modules}
+        self.name_of = {cell: name for name, cell in self.cell.items()}
+
+    @property
+    def n_steps(self):
+        return self.replay.n_steps
+
+    def matrix_label(self, name):
+        label, layer = self.cell[name]
+        return f"{label} of layer {layer}"
+
+    def bars(self, name, step):
+        """`kept_masked_bars` of matrix `name` at `step`: triplets 1..init_r."""
+        cut = self.replay.matrix_slice(name)
+        lam = self.replay.lambdas[step, cut]
+        x = np.arange(1, len(lam) + 1)
+        return kept_masked_bars(x, lam, self.replay.masks[step, cut], np.stack([x, lam], axis=1))
+
+
+def _cell(name):
+    """(module label, layer number) of one adapted matrix, as `rank_grid` places it."""
+    grid, labels, layers = rank_grid({name: 1})
+    return labels[int(np.flatnonzero(np.isfinite(grid[:, 0]))[0])], layers[0]
+
+
+def _heatmap_title(frames, step):
+    return (f"Rank of each matrix at step t = {step} of {frames.n_steps}: "
+            f"budget b(t) = {int(frames.replay.budgets[step])} triplets")
+
+
+def replay_heatmap(frames, step, selected):
+    """The rank heatmap at `step` (colour scale 0..init_r, fixed), `selected` matrix outlined."""
+    fig = grid_heatmap(frames.grids[step], frames.labels, frames.layers,
+                       title=_heatmap_title(frames, step), zmax=frames.replay.init_r)
+    fig.update_layout(height=400, margin=dict(t=60, b=60, l=70, r=20))
+    select_cell(fig, frames, selected)
+    return fig
+
+
+def select_cell(fig, frames, name):
+    """Outline matrix `name`'s cell (x, y are categories: cell k spans k - 0.5 .. k + 0.5)."""
+    label, layer = frames.cell[name]
+    x, y = frames.layers.index(layer), frames.labels.index(label)
+    fig.layout.shapes = [dict(type="rect", xref="x", yref="y", x0=x - 0.5, x1=x + 0.5, y0=y - 0.5,
+                              y1=y + 0.5, line=dict(color="black", width=3))]
+
+
+def update_replay_heatmap(fig, frames, step):
+    with batched(fig):
+        set_grid(fig, frames.grids[step])
+        fig.layout.title.text = _heatmap_title(frames, step)
+
+
+def _lambda_title(frames, name, step):
+    bars = frames.bars(name, step)
+    return (f"{frames.matrix_label(name)} at step t = {step}: {len(bars['kept']['x'])} kept, "
+            f"{len(bars['masked']['x'])} masked")
+
+
+def replay_lambda_figure(frames, name, step):
+    """|lambda_i| of matrix `name`'s init_r triplets at `step`: kept (blue) and masked (orange)."""
+    hover = "triplet %{customdata[0]:d}<br>lambda = %{customdata[1]:.4g}<extra>%{fullData.name}</extra>"
+    r = frames.replay.init_r
+    fig = kept_masked_figure(
+        hover, frames.lambda_range, height=400, margin=dict(t=90, b=60, l=70, r=20),
+        xaxis=dict(title="triplet i of this matrix", tickvals=list(range(1, r + 1)),
+                   range=[0.4, r + 0.6]))
+    update_replay_lambda_figure(fig, frames, name, step)
+    return fig
+
+
+def update_replay_lambda_figure(fig, frames, name, step):
+    with batched(fig):
+        set_kept_masked(fig, frames.bars(name, step))
+        fig.layout.title.text = _lambda_title(frames, name, step)
+
+
+def replay_budget_figure(frames, step):
+    """The schedule the allocator followed, b(t) (the recorded budgets lie on it), step t marked."""
+    fig = schedule_figure(frames.schedule, step)
+    fig.update_layout(height=320)
+    return fig
+
+
+def update_replay_budget_figure(fig, frames, step):
+    with batched(fig):
+        mark_step(fig, step, int(frames.replay.budgets[step]))
