@@ -162,8 +162,11 @@ class RunResult:
 
 def train_planted(task, *, adapter="svd", r=8, alpha=None, target_budget=None, total_steps=1000,
           warmup_steps=200, final_steps=300, mask_interval=1, beta1=0.85, beta2=0.85, lr=0.2,
-          gamma=0.1, batch_size=64, seed=0, method=None, callback=None):
+          gamma=0.1, batch_size=64, seed=0, method=None, callback=None, score="importance"):
     """Train adapters on `task`; with adapter="svd" and a target_budget, AdaLoRA's allocator masks.
+
+    score: the allocator's S_i, one of `allocator.SCORES` (AdaLoRA's is "importance"; the others are
+    the paper's Table 4 ablations and a random control); seeded by `seed` where it draws.
 
     Steps are numbered 1..total_steps. `callback(step, model, allocator, loss, lam_before_mask)`
     runs after every step (lam_before_mask: {name: lam (r,)} after the SGD step, before masking;
@@ -176,7 +179,7 @@ def train_planted(task, *, adapter="svd", r=8, alpha=None, target_budget=None, t
         allocator = RankAllocator(model.layers, target_budget=target_budget,
                                   total_steps=total_steps, warmup_steps=warmup_steps,
                                   final_steps=final_steps, mask_interval=mask_interval,
-                                  beta1=beta1, beta2=beta2)
+                                  beta1=beta1, beta2=beta2, score=score, seed=seed)
     use_gamma = gamma if adapter == "svd" else 0.0
     for step, idx in enumerate(task.batches(total_steps, batch_size, seed=seed + 1000), start=1):
         loss = train_step(model, task.X_train[idx], task.Y_train[idx], lr=lr, gamma=use_gamma,
