@@ -277,7 +277,7 @@ def test_tables(recording):
 def test_score_table():
     out = mini.score_experiment("magnitude", seeds=range(2), total_steps=300)
     lines = viz.score_table(out).splitlines()
-    assert len(lines) == 1 + 2 + 2 and lines[1].startswith("seed 0: magnitude [")
+    assert len(lines) == 1 + 2 + 3 and lines[1].startswith("seed 0: magnitude [")
     assert "inside the noise:" in lines[-1]
 
 

@@ -152,15 +152,15 @@ def budget_table(runs):
 
 
 def placement_table(runs):
-    """LoRA by placement (accuracy, trained parameters, difference to all 36), per task."""
-    head = (f"{'task':<13}{'LoRA adapts':<26}{'trained params':>15}{'accuracy %':>14}"
+    """LoRA by placement (adapter parameters, accuracy, difference to all 36), per task."""
+    head = (f"{'task':<13}{'LoRA adapts':<26}{'adapter params':>15}{'accuracy %':>14}"
             f"{'minus all 36':>14}{'± SE':>7}  inside noise")
     lines = [head, "-" * len(head)]
     for task in _tasks(runs):
         for row in mini.placement_rows(runs, task):
             c = row["vs_all"]
             diff = "" if row["placement"] == "all" else f"{c['mean']:>+14.2f}{c['se']:>7.2f}  {'yes' if c['inside'] else 'no'}"
-            lines.append(f"{task:<13}{PLACEMENT_LABELS[row['placement']]:<26}{row['trained_parameters']:>15,}"
+            lines.append(f"{task:<13}{PLACEMENT_LABELS[row['placement']]:<26}{round(row['final_adapter_parameters']):>15,}"
                          f"{_pm(row['mean'], row['std']):>14}{diff}")
     return "\n".join(lines)
 
@@ -229,8 +229,10 @@ def score_table(result):
             f"{name} {row[name]['ranks']} misplaced {row[name]['misplaced']}, "
             f"loss {row[name]['relative_loss']:.4f}" for name in dict.fromkeys((score, base))))
     total = {name: sum(row[name]["misplaced"] for row in result["runs"]) for name in (score, base)}
+    exact = {name: sum(row[name]["misplaced"] == 0 for row in result["runs"]) for name in (score, base)}
     c = result["misplaced"]
     lines.append(f"misplaced triplets over {c['n']} seeds: {score} {total[score]}, {base} {total[base]}")
+    lines.append(f"seeds with the planted ranks found exactly: {score} {exact[score]}, {base} {exact[base]}")
     lines.append(f"paired difference ({score} - {base}) per seed: {c['mean']:+.2f} ± {c['se']:.2f} (SE); "
                  f"inside the noise: {c['inside']}")
     return "\n".join(lines)
