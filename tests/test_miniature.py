@@ -239,13 +239,16 @@ def test_budget_figure_is_log_x_with_error_bars(recording):
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text == "test accuracy (%)"
     assert all(len(t.error_y.array) == 4 for t in fig.data)
     assert sum(t.showlegend is not False for t in fig.data) == 2
+    assert [t.xaxis for t in fig.data] == ["x", "x", "x2", "x2"]  # one panel per task
+    assert fig.data[2].customdata[0][0] == 36 and fig.data[2].x[0] < 36 < fig.data[3].x[0]
 
 
 def test_placement_figure_shows_placements_and_allocation(recording):
     _, runs = recording
     fig = viz.placement_figure(runs)
     assert len(fig.data) == 4
-    assert list(fig.data[0].x) == list(viz.PLACEMENT_LABELS.values())
+    assert [x.replace("<br>", " ") for x in fig.data[0].x] == list(viz.PLACEMENT_LABELS.values())
+    assert [t.xaxis for t in fig.data] == ["x", "x2", "x3", "x4"]  # each task in its own row
     assert list(fig.data[1].y) == [3, 6, pytest.approx(10 / 3, abs=1e-4), pytest.approx(14 / 3, abs=1e-4)]
     for axis in ("xaxis", "yaxis", "xaxis2", "yaxis2", "xaxis4", "yaxis4"):
         assert fig.layout[axis].title.text, axis
@@ -257,6 +260,7 @@ def test_difference_figure_marks_the_noise_band(recording):
     means = [t for t in fig.data if t.name.startswith("mean")]
     assert len(means) == 2 and len(means[0].x) == len(mini.ABLATION_ARMS)
     assert all(e >= 0 for e in means[0].error_x.array)
+    assert [t.xaxis for t in means] == ["x", "x2"]
     assert fig.layout.xaxis.title.text
 
 

@@ -20,9 +20,10 @@ TASK_LABELS = {"binary": "binary (negative / positive)",
                "three_class": "three classes (negative / neutral / positive)"}
 FAMILY_LABELS = {"lora": "LoRA (rank r on all 36)", "adalora": "AdaLoRA (pruned to the same total)"}
 FAMILY_COLORS = {"lora": "#1f77b4", "adalora": "#d62728"}
+BUDGET_NUDGE = {"lora": 0.97, "adalora": 1.03}
 TASK_COLORS = {"binary": "#2ca02c", "three_class": "#9467bd"}
-PLACEMENT_LABELS = {"all": "all 36 (r = 4)", "attention": "attention only (r = 9)",
-                    "ffn": "FFN only (r = 7)", "bottom": "bottom 3 layers (r = 8)",
+PLACEMENT_LABELS = {"all": "all 36 (r = 4)", "attention": "attention (r = 9)",
+                    "ffn": "FFN (r = 7)", "bottom": "bottom 3 layers (r = 8)",
                     "top": "top 3 layers (r = 8)"}
 GROUP_LABELS = {"attention": "attention", "ffn": "FFN", "bottom": "bottom 3 layers", "top": "top 3 layers"}
 
@@ -42,13 +43,16 @@ def budget_figure(runs, *, title="Accuracy against the rank budget: LoRA vs AdaL
     fig = make_subplots(rows=1, cols=len(tasks), subplot_titles=[TASK_LABELS[t] for t in tasks])
     for col, task in enumerate(tasks, start=1):
         for family, rows in mini.budget_curve(runs, task).items():
-            fig.add_scatter(x=[r["budget"] for r in rows], y=[round(r["mean"], 4) for r in rows],
+            # the two methods a few percent apart on the log axis, so their error bars do not hide each other
+            nudge = BUDGET_NUDGE[family]
+            fig.add_scatter(x=[round(r["budget"] * nudge, 4) for r in rows], y=[round(r["mean"], 4) for r in rows],
                             error_y=dict(type="data", array=[round(r["std"], 4) for r in rows]),
                             mode="lines+markers", name=FAMILY_LABELS[family], legendgroup=family,
                             showlegend=col == 1, marker=dict(color=FAMILY_COLORS[family], size=9),
-                            line=dict(color=FAMILY_COLORS[family]),
-                            customdata=[r["n"] for r in rows],
-                            hovertemplate="total rank %{x}: %{y:.1f}% (%{customdata} seeds)<extra></extra>")
+                            line=dict(color=FAMILY_COLORS[family]), row=1, col=col,
+                            customdata=[[r["budget"], r["n"]] for r in rows],
+                            hovertemplate="total rank %{customdata[0]}: %{y:.1f}% (%{customdata[1]} seeds)"
+                                          "<extra></extra>")
         fig.update_xaxes(type="log", tickvals=list(mini.BUDGETS), row=1, col=col,
                          title_text="total rank over the 36 matrices (log scale)")
         fig.update_yaxes(title_text="test accuracy (%)", row=1, col=col)
@@ -64,11 +68,11 @@ def placement_figure(runs, *, title="Which matrices? LoRA by placement (left) an
     titles = [f"{TASK_LABELS[t]}: {what}" for t in tasks
               for what in ("LoRA by placement", "where AdaLoRA put its rank")]
     fig = make_subplots(rows=len(tasks), cols=2, subplot_titles=titles, horizontal_spacing=0.12,
-                        vertical_spacing=0.2)
+                        vertical_spacing=0.22)
     uniform = 144 / 36
     for row, task in enumerate(tasks, start=1):
         places = mini.placement_rows(runs, task)
-        fig.add_scatter(x=[PLACEMENT_LABELS[p["placement"]] for p in places],
+        fig.add_scatter(x=[PLACEMENT_LABELS[p["placement"]].replace(" (", "<br>(") for p in places],
                         y=[round(p["mean"], 4) for p in places],
                         error_y=dict(type="data", array=[round(p["std"], 4) for p in places]),
                         mode="markers", marker=dict(color=TASK_COLORS[task], size=11), showlegend=False,
@@ -87,7 +91,7 @@ def placement_figure(runs, *, title="Which matrices? LoRA by placement (left) an
         fig.update_yaxes(title_text="mean final rank per matrix", row=row, col=2)
         fig.update_xaxes(title_text="LoRA adapts (rank per matrix)", row=row, col=1)
         fig.update_xaxes(title_text="matrices (AdaLoRA, budget 144)", row=row, col=2)
-    fig.update_layout(title=title, template=TEMPLATE, height=380 * len(tasks))
+    fig.update_layout(title=title, template=TEMPLATE, height=400 * len(tasks))
     return fig
 
 
@@ -105,14 +109,14 @@ def difference_figure(runs, *, title="Full AdaLoRA minus each ablation, paired b
             c = row["full_minus"]
             fig.add_scatter(x=np.round(c["diffs"], 4), y=[row["label"]] * c["n"], mode="markers",
                             marker=dict(color="#7f7f7f", size=7, opacity=0.7), name="one seed",
-                            legendgroup="seed", showlegend=col == 1 and row is rows[0],
+                            legendgroup="seed", showlegend=col == 1 and row is rows[0], row=1, col=col,
                             hovertemplate="%{x:+.2f} points<extra></extra>")
         fig.add_scatter(x=[round(r["full_minus"]["mean"], 4) for r in rows], y=labels, mode="markers",
                         marker=dict(color="black", symbol="diamond", size=11),
                         error_x=dict(type="data", array=[round(mini.NOISE_SE * r["full_minus"]["se"], 4)
                                                          if r["full_minus"]["n"] > 1 else 0 for r in rows]),
                         name=f"mean ± {mini.NOISE_SE:g} SE", legendgroup="mean", showlegend=col == 1,
-                        hovertemplate="%{y}: %{x:+.2f} points<extra></extra>")
+                        row=1, col=col, hovertemplate="%{y}: %{x:+.2f} points<extra></extra>")
         fig.add_vline(x=0, line_dash="dot", line_color="gray", row=1, col=col)
         fig.update_xaxes(title_text="accuracy difference (points): > 0 means full AdaLoRA is better",
                          row=1, col=col)
