@@ -1,9 +1,10 @@
-"""The budget dashboard in a real browser: JupyterLab + headless Chromium, driven by Playwright.
+"""The replay dashboards in a real browser: JupyterLab and Voila + headless Chromium, via Playwright.
 
-Unit tests call the widget callbacks directly; this test shows that a student who opens notebook
-06 in JupyterLab sees the bars change when a slider moves. It runs a copy of the notebook (the
-repository's file is never touched), reads the bars from the page's SVG by their colour, and saves
-screenshots under artifacts/browser/. Every server it starts is stopped.
+Unit tests call the widget callbacks directly; these tests show that a student who opens notebook
+06 (the planted-rank dashboard) or notebook 07's MiniLM replay in JupyterLab, or the classroom page
+in Voila, sees the bars change when a slider moves. They run copies of the notebooks (the
+repository's files are never touched), read the bars from the page's SVG by their colour, and save
+screenshots under artifacts/browser/. Every server they start is stopped.
 
 No step sleeps for a fixed time: each waits for a state of the page (the kernel idle after Run
 All, a slider handle ready for the mouse, both figures drawn for the step the slider reads), with
@@ -21,6 +22,7 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,9 @@ from adalora_lite.viz.budget import KEPT, MASKED
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "06_budget.ipynb"
+REPLAY_NOTEBOOK = ROOT / "notebooks" / "07_adalora_transformer.ipynb"
+REPLAY_CELLS = ("replay-summary", "replay-panel")  # notebook 07's replay section, run on its own
+REPLAY_COPY = "07_replay.ipynb"
 CLASSROOM = ROOT / "notebooks" / "classroom.ipynb"
 ARTIFACTS = ROOT / "artifacts" / "browser"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -81,8 +86,9 @@ def serve(command, ready_path, root):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab serving a copy of notebook 06 without its outputs (so all that the page shows
-    comes from this run; the repository's file is never touched)."""
+    """JupyterLab serving a copy of notebook 06 and of notebook 07's replay section, without their
+    outputs (so all that the page shows comes from this run; the repository's files are never
+    touched). Yields the server's base URL."""
     import nbformat
 
     root = tmp_path_factory.mktemp("lab")
@@ -91,10 +97,48 @@ def lab(tmp_path_factory):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nbformat.write(nb, root / NOTEBOOK.name)
+    nbformat.write(replay_copy(), root / REPLAY_COPY)
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
                "--port={port}", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}"]
     with serve(command, f"/api/status?token={TOKEN}", root) as url:
-        yield f"{url}/lab/tree/{NOTEBOOK.name}?token={TOKEN}"
+        yield url
+
+
+def replay_copy():
+    """Notebook 07's replay section (its own cells, found by id) after the imports it needs: the
+    rest of 07 trains MiniLM for minutes and is tested under nbval."""
+    import nbformat
+
+    source = nbformat.read(REPLAY_NOTEBOOK, as_version=4)
+    cells = [c for c in source.cells if c.get("id") in REPLAY_CELLS]
+    assert [c["id"] for c in cells] == list(REPLAY_CELLS), "notebook 07 lost its replay cells"
+    imports = nbformat.v4.new_code_cell("import numpy as np\n"
+                                        "from adalora_lite.labs import transformer as ft\n"
+                                        "from adalora_lite.widgets.transformer import RankReplayPanel")
+    for cell in cells:
+        cell.outputs, cell.execution_count = [], None
+    return nbformat.v4.new_notebook(cells=[imports, *cells], metadata=source.metadata)
+
+
+def open_notebook(browser, url, name, scope):
+    """A page of JupyterLab (a workspace of its own, so no other notebook is restored into it) with
+    notebook `name` run to the end and the panel of CSS class `scope` drawn with its bars."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.goto(f"{url}/lab/workspaces/{Path(name).stem}/tree/{name}?token={TOKEN}&reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    page.get_by_text("| Idle").wait_for(timeout=90_000)  # the kernel is connected
+    run_all(page)
+    try:
+        page.wait_for_selector(f".{scope} .js-plotly-plot .trace.bars", timeout=300_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
+        errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+        pytest.fail(f"the panel .{scope} never drew its bars; stderr in the page: {errors}")
+    wait_for_kernel_done(page)  # a slider move sent earlier would queue behind the running cells
+    page.locator(f".{scope}").scroll_into_view_if_needed()
+    if page.get_by_role("button", name="No", exact=True).is_visible():
+        page.get_by_role("button", name="No", exact=True).click()  # JupyterLab's news prompt
+    return page
 
 
 @pytest.fixture(scope="module")
@@ -112,19 +156,14 @@ def browser():
 
 @pytest.fixture(scope="module")
 def page(lab, browser):
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    page.goto(lab)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.get_by_text("| Idle").wait_for(timeout=90_000)  # the kernel is connected
-    run_all(page)
-    try:
-        page.wait_for_selector(".adalora-dashboard .js-plotly-plot .trace.bars", timeout=300_000)
-    except Exception:
-        page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
-        errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
-        pytest.fail(f"the dashboard never drew its bars; stderr in the page: {errors}")
-    wait_for_kernel_done(page)  # a slider move sent earlier would queue behind the training cells
-    page.locator(".adalora-dashboard").scroll_into_view_if_needed()
+    page = open_notebook(browser, lab, NOTEBOOK.name, "adalora-dashboard")
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def replay_page(lab, browser):
+    page = open_notebook(browser, lab, REPLAY_COPY, "adalora-replay")
     yield page
     page.close()
 
@@ -157,21 +196,39 @@ def wait_for_kernel_done(page, timeout=600):
         pytest.fail(f"JupyterLab did not finish running the notebook within {timeout} s")
 
 
-def bars(page):
-    """{"kept": n, "masked": n}: bars drawn in each colour in the dashboard's lambda figure."""
-    fills = page.evaluate("""() => {
-        const plot = document.querySelector('.adalora-dashboard .js-plotly-plot');
-        return Array.from(plot.querySelectorAll('.trace.bars .point path'))
-            .filter(p => (p.getAttribute('d') || '') !== 'M0,0Z')
-            .map(p => p.style.fill);
-    }""")
-    return {"kept": fills.count(rgb(KEPT)), "masked": fills.count(rgb(MASKED))}
+@dataclass(frozen=True)
+class View:
+    """A replay panel on the page: its CSS class and its step slider's."""
+    scope: str
+    step_css: str
 
 
-def title_counts(page):
-    """The kept/masked numbers the figure's title states (the dashboard writes them per step)."""
-    text = page.locator(".adalora-dashboard .js-plotly-plot .gtitle").first.text_content()
-    kept, masked = re.search(r"(\d+) kept, (\d+) masked", text).groups()
+DASHBOARD = View("adalora-dashboard", "adalora-step")  # notebook 06: the planted-rank dashboard
+REPLAY = View("adalora-replay", "adalora-replay-step")  # notebook 07: MiniLM's ranks forming
+
+# What a panel's figures show, as plotly holds them on the page: the fills of the bars drawn in the
+# figure with "kept" and "masked" traces, and its title; every figure's title; the step that the
+# figure with a "step t" marker marks.
+SHOWN_JS = """(scope) => {
+    const plots = Array.from(document.querySelectorAll(`.${scope} .js-plotly-plot`));
+    const named = (p, name) => (p.data || []).find(t => t.name === name);
+    const title = p => (p && p.querySelector('.gtitle')?.textContent) || '';
+    const bars = plots.find(p => named(p, 'masked'));
+    const marker = plots.map(p => named(p, 'step t')).find(t => t);
+    return {
+        fills: bars ? Array.from(bars.querySelectorAll('.trace.bars .point path'))
+            .filter(p => (p.getAttribute('d') || '') !== 'M0,0Z').map(p => p.style.fill) : [],
+        title: title(bars),
+        titles: plots.map(title),
+        marker_step: marker && marker.x && marker.x.length ? Number(Array.from(marker.x)[0]) : null,
+    };
+}"""
+
+
+def title_counts(page, view=DASHBOARD):
+    """The kept/masked numbers the bar figure's title states (the panels write them per step)."""
+    title = page.evaluate(SHOWN_JS, view.scope)["title"]
+    kept, masked = re.search(r"(\d+) kept, (\d+) masked", title).groups()
     return {"kept": int(kept), "masked": int(masked)}
 
 
@@ -198,43 +255,38 @@ def readout(page, css):
     return int(page.locator(f".{css} .widget-readout").first.inner_text())
 
 
-def shown(page):
-    """What the page shows: the step slider's readout, the lambda figure's title and bars, and the
-    step the rank figure marks (its "step t" trace, as plotly holds it on the page)."""
+def shown(page, view=DASHBOARD):
+    """What the page shows: the step slider's readout, the bar figure's title and bars (counted by
+    colour), every figure's title, and the step the "step t" marker marks."""
     try:
-        return {"readout": readout(page, "adalora-step"),
-                "title": page.locator(".adalora-dashboard .js-plotly-plot .gtitle").first
-                             .text_content(timeout=5_000),
-                "bars": bars(page),
-                "rank_step": page.evaluate("""() => {
-                    const plot = document.querySelectorAll('.adalora-dashboard .js-plotly-plot')[1];
-                    const marker = (plot && plot.data || []).find(t => t.name === 'step t');
-                    return marker ? Number(Array.from(marker.x)[0]) : null;
-                }""")}
+        sample = page.evaluate(SHOWN_JS, view.scope)
+        fills = sample.pop("fills")
+        return {"readout": readout(page, view.step_css), **sample,
+                "bars": {"kept": fills.count(rgb(KEPT)), "masked": fills.count(rgb(MASKED))}}
     except Exception as error:  # mid-redraw: an element missing for a moment
         return {"error": str(error).splitlines()[0]}
 
 
 def drawn(sample):
-    """Both figures are completely drawn for the step the slider reads: the lambda figure's title
-    names that step and its bars of each colour are as many as the title states (title and bars
-    change in one update, so a half-applied update fails this), and the rank figure marks it."""
+    """Every figure is completely drawn for the step the slider reads: each title that names a step
+    names that one, the bars of each colour are as many as the bar figure's title states (title
+    and bars change in one update, so a half-applied update fails this), and the marker marks it."""
     if "error" in sample:
         return False
-    step = re.search(r"Step t = (\d+) of", sample["title"] or "")
-    counts = re.search(r"(\d+) kept, (\d+) masked", sample["title"] or "")
-    return (step is not None and counts is not None and int(step.group(1)) == sample["readout"]
+    steps = [int(m.group(1)) for t in sample["titles"] for m in [re.search(r"[Ss]tep t = (\d+)", t)] if m]
+    counts = re.search(r"(\d+) kept, (\d+) masked", sample["title"])
+    return (len(steps) > 0 and all(step == sample["readout"] for step in steps) and counts is not None
             and sample["bars"] == {"kept": int(counts.group(1)), "masked": int(counts.group(2))}
-            and sample["rank_step"] == sample["readout"])
+            and sample["marker_step"] == sample["readout"])
 
 
-def settle(page, expect_changed_from=None, timeout=120):
+def settle(page, expect_changed_from=None, timeout=120, view=DASHBOARD):
     """Wait until the figures are completely drawn for the step the slider reads (`drawn`), two
-    samples 0.5 s apart agree, and the lambda bars differ from `expect_changed_from` (if given).
-    Returns the bar counts; fails with what the page showed if that does not happen in time."""
+    samples 0.5 s apart agree, and the bars differ from `expect_changed_from` (if given). Returns
+    the bar counts; fails with what the page showed if that does not happen in time."""
     deadline, last, now = time.time() + timeout, None, None
     while time.time() < deadline:
-        now = shown(page)
+        now = shown(page, view)
         if (drawn(now) and now == last and now["bars"] != expect_changed_from):
             return now["bars"]
         last = now
@@ -244,14 +296,12 @@ def settle(page, expect_changed_from=None, timeout=120):
                 f"(bars to differ from {expect_changed_from}); the page shows {now}")
 
 
-def snapshot(page, name):
-    page.locator(".adalora-dashboard .js-plotly-plot").first.scroll_into_view_if_needed()
+def snapshot(page, name, view=DASHBOARD):
+    page.locator(f".{view.scope} .js-plotly-plot").first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / name))
 
 
 def test_step_and_budget_sliders_redraw_the_masked_bars(page):
-    if page.get_by_role("button", name="No", exact=True).is_visible():
-        page.get_by_role("button", name="No", exact=True).click()  # JupyterLab's news prompt
     before = settle(page)
     slider(page, "adalora-step").focus()
     page.keyboard.press("End")  # the last step: the final allocation
@@ -281,6 +331,33 @@ def test_step_and_budget_sliders_redraw_the_masked_bars(page):
     assert more == title_counts(page)
 
 
+def test_minilm_replay_step_slider_and_matrix_menu_redraw_the_bars(replay_page):
+    from adalora_lite.labs.transformer import load_rank_replay
+
+    page, replay = replay_page, load_rank_replay()
+    end = settle(page, view=REPLAY)  # it opens at the last step, on the matrix pruned hardest
+    snapshot(page, "6_replay_final_step.png", REPLAY)
+    assert readout(page, REPLAY.step_css) == replay.n_steps
+    assert end["masked"] > 0 and end["kept"] + end["masked"] == replay.init_r
+    assert end == title_counts(page, REPLAY)
+
+    slider(page, REPLAY.step_css).focus()
+    page.keyboard.press("Home")  # step 0: nothing masked yet
+    start = settle(page, expect_changed_from=end, view=REPLAY)
+    snapshot(page, "7_replay_step_0.png", REPLAY)
+    assert readout(page, REPLAY.step_css) == 0 and start == {"kept": replay.init_r, "masked": 0}
+    page.keyboard.press("End")
+    assert settle(page, expect_changed_from=start, view=REPLAY) == end
+
+    final = replay.ranks(replay.n_steps)
+    full = next(name for name in replay.modules if final[name] == replay.init_r)  # kept everything
+    menu = page.locator(".adalora-replay-matrix select")
+    menu.select_option(index=replay.modules.index(full))  # options in the order of the modules
+    label = menu.locator("option:checked").inner_text().replace("\xa0", " ")  # e.g. "W_f1 of layer 1"
+    assert settle(page, expect_changed_from=end, view=REPLAY) == {"kept": replay.init_r, "masked": 0}
+    assert shown(page, REPLAY)["title"].startswith(f"{label} at step t = {replay.n_steps}")
+
+
 def test_classroom_mode_serves_the_dashboards_with_code_hidden(tmp_path, browser):
     """What `bash dev.sh classroom` serves: Voila, offline, no code on screen, sliders live."""
     shutil.copy(CLASSROOM, tmp_path / CLASSROOM.name)
@@ -300,4 +377,12 @@ def test_classroom_mode_serves_the_dashboards_with_code_hidden(tmp_path, browser
         assert settle(page, expect_changed_from=end) == {"kept": end["kept"] + end["masked"],
                                                          "masked": 0}
         snapshot(page, "5_classroom_step_0.png")
+
+        replay_end = settle(page, view=REPLAY)  # MiniLM's replay, below the dashboard
+        assert replay_end == title_counts(page, REPLAY) and replay_end["masked"] > 0
+        drag_to_start(page, REPLAY.step_css)
+        assert readout(page, REPLAY.step_css) == 0
+        assert settle(page, expect_changed_from=replay_end, view=REPLAY) == {
+            "kept": replay_end["kept"] + replay_end["masked"], "masked": 0}
+        snapshot(page, "8_classroom_replay_step_0.png", REPLAY)
         page.close()

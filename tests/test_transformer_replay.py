@@ -136,7 +136,7 @@ def test_replay_lambda_figure_shows_one_matrix_kept_and_masked(frames, shipped):
         assert list(fig.data[1].x) == list(np.flatnonzero(~keep) + 1)
         np.testing.assert_allclose(fig.data[0].y, np.maximum(np.abs(shipped.lambdas[step, cut][keep]),
                                                              LAMBDA_FLOOR))
-        assert f"at step t = {step}: {keep.sum()} kept, {(~keep).sum()} masked" in fig.layout.title.text
+        assert f"at step t = {step}:<br>{keep.sum()} kept, {(~keep).sum()} masked" in fig.layout.title.text
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.range[0] < np.log10(LAMBDA_FLOOR)
     assert 10 ** fig.layout.yaxis.range[1] >= np.abs(shipped.lambdas).max()  # fixed: fits every step
 

@@ -164,7 +164,7 @@ def _cell(name):
 
 
 def _heatmap_title(frames, step):
-    return (f"Rank of each matrix at step t = {step} of {frames.n_steps}: "
+    return (f"Rank of each matrix at step t = {step} of {frames.n_steps}<br>"
             f"budget b(t) = {int(frames.replay.budgets[step])} triplets")
 
 
@@ -172,7 +172,8 @@ def replay_heatmap(frames, step, selected):
     """The rank heatmap at `step` (colour scale 0..init_r, fixed), `selected` matrix outlined."""
     fig = grid_heatmap(frames.grids[step], frames.labels, frames.layers,
                        title=_heatmap_title(frames, step), zmax=frames.replay.init_r)
-    fig.update_layout(height=400, margin=dict(t=60, b=60, l=70, r=20))
+    # Widths fixed so that heatmap and bars fit side by side in a notebook's output area (~950 px).
+    fig.update_layout(height=400, width=510, margin=dict(t=60, b=60, l=70, r=10))
     select_cell(fig, frames, selected)
     return fig
 
@@ -191,9 +192,8 @@ def update_replay_heatmap(fig, frames, step):
         fig.layout.title.text = _heatmap_title(frames, step)
 
 
-def _lambda_title(frames, name, step):
-    bars = frames.bars(name, step)
-    return (f"{frames.matrix_label(name)} at step t = {step}: {len(bars['kept']['x'])} kept, "
+def _lambda_title(frames, name, step, bars):
+    return (f"{frames.matrix_label(name)} at step t = {step}:<br>{len(bars['kept']['x'])} kept, "
             f"{len(bars['masked']['x'])} masked")
 
 
@@ -202,7 +202,7 @@ def replay_lambda_figure(frames, name, step):
     hover = "triplet %{customdata[0]:d}<br>lambda = %{customdata[1]:.4g}<extra>%{fullData.name}</extra>"
     r = frames.replay.init_r
     fig = kept_masked_figure(
-        hover, frames.lambda_range, height=400, margin=dict(t=90, b=60, l=70, r=20),
+        hover, frames.lambda_range, height=400, width=430, margin=dict(t=110, b=60, l=70, r=10),
         xaxis=dict(title="triplet i of this matrix", tickvals=list(range(1, r + 1)),
                    range=[0.4, r + 0.6]))
     update_replay_lambda_figure(fig, frames, name, step)
@@ -210,9 +210,10 @@ def replay_lambda_figure(frames, name, step):
 
 
 def update_replay_lambda_figure(fig, frames, name, step):
+    bars = frames.bars(name, step)
     with batched(fig):
-        set_kept_masked(fig, frames.bars(name, step))
-        fig.layout.title.text = _lambda_title(frames, name, step)
+        set_kept_masked(fig, bars)
+        fig.layout.title.text = _lambda_title(frames, name, step, bars)
 
 
 def replay_budget_figure(frames, step):

@@ -61,8 +61,7 @@ class RankReplayPanel(ReplayPanel):
 
     def show_matrix(self, name):
         """Show matrix `name`'s bars and outline its heatmap cell (the dropdown's callback)."""
-        with self.heatmap_fig.batch_update():
-            select_cell(self.heatmap_fig, self.frames, name)
+        select_cell(self.heatmap_fig, self.frames, name)
         update_replay_lambda_figure(self.lambda_fig, self.frames, name, self.step)
 
     def select_cell(self, label, layer):
