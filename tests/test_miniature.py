@@ -270,6 +270,9 @@ def test_tables(recording):
     _, runs = recording
     budget = viz.budget_table(runs).splitlines()
     assert len(budget) == 2 + 8 and "+3.00" in budget[2] and budget[2].endswith("no")
+    assert "0.300 / 0.300" in budget[2]  # the training losses, LoRA then AdaLoRA
+    one_seed = viz.budget_table([r for r in runs if r["seed"] == 0]).splitlines()[2]
+    assert one_seed.endswith("+3.00      -  -")  # no noise estimate from one seed
     assert "84.5 ±" in viz.placement_table(runs)
     assert "6.00 ± 0.00" in viz.allocation_table(runs)
     assert "random S_i" in viz.ablation_table(runs)

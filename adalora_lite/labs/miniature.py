@@ -109,14 +109,15 @@ def accuracies(runs, task, arm):
 
 
 def arm_stats(runs, task, arm):
-    """One arm over its seeds: accuracies (%), mean, sample std, trained parameters, total rank;
-    None when the arm has no run on this task (yet)."""
+    """One arm over its seeds: accuracies (%), mean, sample std, the mean training loss of the last
+    quarter of the steps, trained parameters, total rank; None when the arm has no run on this task."""
     rs = sorted((r for r in runs if r["task"] == task and r["arm"] == arm), key=lambda r: r["seed"])
     if not rs:
         return None
     acc = [100 * r["accuracy"] for r in rs]
     return {"task": task, "arm": arm, "seeds": [r["seed"] for r in rs], "n": len(rs),
             "accuracies": acc, "mean": float(np.mean(acc)), "std": recorded_results.std(acc),
+            "train_loss": float(np.mean([r["train_loss_last_quarter"] for r in rs])),
             "trained_parameters": rs[0]["trained_parameters"], "total_rank": rs[0]["total_rank"],
             "final_adapter_parameters": float(np.mean([r["final_adapter_parameters"] for r in rs]))}
 

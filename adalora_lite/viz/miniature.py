@@ -36,6 +36,14 @@ def _pm(mean, std, digits=1):
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _difference(c, width):
+    """A paired comparison as table columns: mean difference, SE, inside the noise ("-" for
+    one seed, where there is no noise estimate)."""
+    if c["n"] < 2:
+        return f"{c['mean']:>+{width}.2f}{'-':>7}  -"
+    return f"{c['mean']:>+{width}.2f}{c['se']:>7.2f}  {'yes' if c['inside'] else 'no'}"
+
+
 # ------------------------------------------------------------------------------------ figures
 def budget_figure(runs, *, title="Accuracy against the rank budget: LoRA vs AdaLoRA (mean ± std over seeds)"):
     """One panel per task: x the total rank (log scale, the budgets double), y test accuracy (%)."""
@@ -137,9 +145,10 @@ def sweep_table(meta, runs):
 
 
 def budget_table(runs):
-    """Accuracy (mean ± std over seeds) per task, budget and method, and AdaLoRA minus LoRA paired."""
-    head = (f"{'task':<13}{'total rank':>11}{'LoRA %':>15}{'AdaLoRA %':>15}{'AdaLoRA - LoRA':>18}"
-            f"{'± SE':>7}  {'seeds':>5}  inside noise")
+    """Per task and budget: the mean training loss of the last quarter (LoRA, AdaLoRA), accuracy
+    (mean ± std over seeds) and AdaLoRA minus LoRA, paired."""
+    head = (f"{'task':<13}{'total rank':>11}{'train loss L / A':>18}{'LoRA %':>13}{'AdaLoRA %':>13}"
+            f"{'AdaLoRA - LoRA':>17}{'± SE':>7}  inside noise")
     lines = [head, "-" * len(head)]
     for task in _tasks(runs):
         curve = mini.budget_curve(runs, task)
@@ -149,9 +158,9 @@ def budget_table(runs):
             if lora is None or ada is None:
                 continue
             c = mini.compare_arms(runs, task, ada["arm"], lora["arm"])
-            lines.append(f"{task:<13}{budget:>11}{_pm(lora['mean'], lora['std']):>15}"
-                         f"{_pm(ada['mean'], ada['std']):>15}{c['mean']:>+18.2f}{c['se']:>7.2f}"
-                         f"  {c['n']:>5}  {'yes' if c['inside'] else 'no'}")
+            losses = f"{lora['train_loss']:.3f} / {ada['train_loss']:.3f}"
+            lines.append(f"{task:<13}{budget:>11}{losses:>18}{_pm(lora['mean'], lora['std']):>13}"
+                         f"{_pm(ada['mean'], ada['std']):>13}{_difference(c, 17)}")
     return "\n".join(lines)
 
 
@@ -163,7 +172,7 @@ def placement_table(runs):
     for task in _tasks(runs):
         for row in mini.placement_rows(runs, task):
             c = row["vs_all"]
-            diff = "" if row["placement"] == "all" else f"{c['mean']:>+14.2f}{c['se']:>7.2f}  {'yes' if c['inside'] else 'no'}"
+            diff = "" if row["placement"] == "all" else _difference(c, 14)
             lines.append(f"{task:<13}{PLACEMENT_LABELS[row['placement']]:<26}{round(row['final_adapter_parameters']):>15,}"
                          f"{_pm(row['mean'], row['std']):>14}{diff}")
     return "\n".join(lines)
@@ -188,7 +197,7 @@ def ablation_table(runs):
     for task in _tasks(runs):
         for row in mini.ablation_rows(runs, task):
             c = row["full_minus"]
-            diff = "" if row["arm"] == mini.FULL_ADALORA else f"{c['mean']:>+15.2f}{c['se']:>7.2f}  {'yes' if c['inside'] else 'no'}"
+            diff = "" if row["arm"] == mini.FULL_ADALORA else _difference(c, 15)
             lines.append(f"{task:<13}{row['label']:<44}{_pm(row['mean'], row['std']):>13}{diff}")
     return "\n".join(lines)
 
