@@ -119,6 +119,14 @@ def test_compare_pairs_by_seed_and_applies_the_noise_rule():
     assert mini.paired({0: 1.0, 1: 2.0}, {1: 0.0, 2: 5.0})["diffs"] == [2.0]  # common seeds only
 
 
+def test_pairing_gain(recording):
+    _, runs = recording
+    a, b = {0: 80.0, 1: 90.0, 2: 70.0}, {0: 79.0, 1: 89.1, 2: 68.9}
+    gain = mini.pairing_gain([mini.paired(a, b), mini.compare([1.0]), mini.compare([2.0, 2.0, 2.0])])
+    assert gain["n"] == 1 and gain["tighter"] == 1 and gain["median"] > 50
+    assert mini.pairing_gain([])["n"] == 0
+
+
 @pytest.mark.parametrize("diffs, expected", [
     ([3.0, 3.2, 2.8], mini.AGREES),             # better by far
     ([0.5, -0.4, 0.2], mini.INSIDE_NOISE),      # inside the noise
@@ -143,6 +151,7 @@ def test_seeds_needed():
     assert 2 * c["std"] / math.sqrt(mini.seeds_needed(c)) < 0.4 <= 2 * c["std"] / math.sqrt(mini.seeds_needed(c) - 1)
     assert mini.seeds_needed(mini.compare([3.0, 3.0, 3.0])) == 2
     assert mini.seeds_needed(mini.compare([1.0, -1.0])) is None
+    assert mini.seeds_needed(mini.compare([1.0])) is None
 
 
 def test_budget_curve_and_placement_rows(recording):
@@ -324,6 +333,7 @@ def test_check_seeds_needed():
     assert "strictly larger" in repr(ex.check_seeds_needed(A, noisy, math.floor(x)))
     assert not ex.check_seeds_needed(A, noisy, 1000) and not ex.check_seeds_needed(A, noisy, None)
     assert not ex.check_seeds_needed(A, noisy, "many")
+    assert not ex.check_seeds_needed({0: 1.0}, {0: 0.0}, 2) and not ex.check_seeds_needed({}, {}, None)
 
 
 def test_check_placement_prediction(recording):

@@ -101,17 +101,18 @@ def check_inside_noise(a, b, answer):
 def check_seeds_needed(a, b, answer):
     """The fewest seeds n (>= 2) with |mean| > NOISE_SE * std / sqrt(n), if the mean difference
     and the paired std stayed as measured."""
-    d, _ = _paired_diffs(a, b)
-    c = mini.compare(d)
-    expected = mini.seeds_needed(c)
     if answer is None:
         return unanswered(f"solve |mean| > {mini.NOISE_SE:g} std / sqrt(n) for n, with the paired "
                           "differences' mean and sample std; n is a whole number of seeds.")
     value = as_number(answer)
     if value is None:
         return not_a_number(answer, "a whole number of seeds")
+    d, _ = _paired_diffs(a, b)
+    c = mini.compare(d)
+    expected = mini.seeds_needed(c)
     if expected is None:
-        return Feedback(False, "The mean difference is exactly 0: no number of seeds separates it.")
+        return Feedback(False, "No number of seeds separates these: the mean difference is exactly 0, "
+                               "or fewer than 2 seeds give no spread to extrapolate.")
     x = (mini.NOISE_SE * c["std"] / abs(c["mean"])) ** 2
     if value == expected:
         return Feedback(True, f"Right: n > ({mini.NOISE_SE:g} x {c['std']:.3f} / {abs(c['mean']):.3f})^2 = "

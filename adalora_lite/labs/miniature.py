@@ -21,6 +21,7 @@ freedom needs 4.30 SE): "outside the noise" means the direction held by more tha
 errors over three seeds, nothing stronger.
 
     compare(diffs)                    mean, std, SE (paired and, for the record, unpaired), inside?
+    pairing_gain(comparisons)         how much tighter the paired SE is than the unpaired one
     compare_arms(runs, task, a, b)    compare() of a - b over their common seeds
     verdict(comparison)               "agrees" | "disagrees" | "cannot tell (inside noise)" for a
                                       comparison oriented so that the paper predicts a positive sign
@@ -185,6 +186,17 @@ def compare_allocation(runs, task, more, less, arm=FULL_ADALORA):
     return paired(allocation_by_seed(runs, task, more, arm), allocation_by_seed(runs, task, less, arm))
 
 
+def pairing_gain(comparisons):
+    """What pairing by seed buys over a list of compare() results: the ratio unpaired SE / paired
+    SE per comparison (> 1: pairing is tighter), its median, min, max and how many exceed 1;
+    comparisons with fewer than 2 seeds or a zero paired SE are left out."""
+    ratios = np.array([c["unpaired_se"] / c["se"] for c in comparisons if c["n"] > 1 and c["se"] > 0])
+    if not ratios.size:
+        return {"n": 0, "median": math.nan, "min": math.nan, "max": math.nan, "tighter": 0}
+    return {"n": int(ratios.size), "median": float(np.median(ratios)), "min": float(ratios.min()),
+            "max": float(ratios.max()), "tighter": int((ratios > 1).sum())}
+
+
 def verdict(comparison):
     """For a comparison oriented so that the paper predicts a positive difference."""
     if comparison["n"] < 2:
@@ -196,9 +208,10 @@ def verdict(comparison):
 
 def seeds_needed(comparison, k=NOISE_SE):
     """How many seeds would put this mean difference outside k SE if the mean and the paired std
-    stayed as measured: the smallest n >= 2 with |mean| > k std / sqrt(n) (None for a zero mean)."""
+    stayed as measured: the smallest n >= 2 with |mean| > k std / sqrt(n) (None for a zero mean,
+    or fewer than 2 seeds: no spread to extrapolate)."""
     mean, std = abs(comparison["mean"]), comparison["std"]
-    if mean == 0:
+    if comparison["n"] < 2 or mean == 0:
         return None
     return max(2, math.floor((k * std / mean) ** 2) + 1)
 

@@ -228,7 +228,7 @@ def paper_vs_us_table(rows):
             lines += ["", f"{finding.source}: {finding.claim}"]
             lines += textwrap.wrap(f"paper (seed 002): {finding.paper_summary()}", width=100,
                                    initial_indent="  ", subsequent_indent="    ")
-        lines.append(f"  ours, {row['task']:<12}{_label(row['more'], row['less']):<26}{_ours(row):<52} "
+        lines.append(f"  ours, {row['task']:<12}{_label(row['more'], row['less']):<30}{_ours(row):<52} "
                      f"-> {row['verdict']}")
     return "\n".join(lines[1:])
 
