@@ -176,6 +176,8 @@ def test_group_rank_and_allocation_rows(recording):
     _, runs = recording
     rows = {r["group"]: r for r in mini.allocation_rows(runs, "binary")}
     assert rows["ffn"]["values"] == [6, 6, 6] and rows["attention"]["std"] == 0
+    assert rows["ffn"]["share"] == pytest.approx(72 / 144) and rows["ffn"]["uniform_share"] == pytest.approx(1 / 3)
+    assert mini.group_share(ranks, "top") == pytest.approx(84 / 144)
     assert mini.mean_allocation(runs, "binary") == ranks
 
 
@@ -283,7 +285,7 @@ def test_tables(recording):
     one_seed = viz.budget_table([r for r in runs if r["seed"] == 0]).splitlines()[2]
     assert one_seed.endswith("+3.00      -  -")  # no noise estimate from one seed
     assert "84.5 ±" in viz.placement_table(runs)
-    assert "6.00 ± 0.00" in viz.allocation_table(runs)
+    assert "6.00 ± 0.00" in viz.allocation_table(runs) and "50.0%" in viz.allocation_table(runs)
     assert "random S_i" in viz.ablation_table(runs)
     text = viz.paper_vs_us_table(mini.paper_vs_us(runs))
     assert text.startswith("Fig. 1:") and "-> agrees" in text and "-> disagrees" in text

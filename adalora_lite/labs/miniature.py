@@ -158,10 +158,10 @@ def compare_arms(runs, task, better, worse):
     return paired(accuracies(runs, task, better), accuracies(runs, task, worse))
 
 
-def group_rank(ranks, group):
-    """Mean final rank per matrix of a group of a {module name: rank}: "attention" or "ffn" (module
-    type), "bottom" or "top" (the lower or upper half of the layers), or both words ("bottom ffn").
-    The same halves and types as `transformer.allocation_summary`."""
+def group_cells(ranks, group):
+    """The final ranks (a flat array) of a group of a {module name: rank}: "attention" or "ffn"
+    (module type), "bottom" or "top" (the lower or upper half of the layers), or both words
+    ("bottom ffn"). The same halves and types as `transformer.allocation_summary`."""
     grid, labels, layers = rank_grid(ranks)
     half = len(layers) // 2
     kinds = {"attention": [i for i, k in enumerate(labels) if k not in FFN],
@@ -172,7 +172,18 @@ def group_rank(ranks, group):
         raise ConfigError(f"group must be made of {list(halves)} and/or {list(kinds)}, got {group!r}")
     rows = next((kinds[w] for w in words if w in kinds), list(range(len(labels))))
     cols = next((halves[w] for w in words if w in halves), slice(None))
-    return float(grid[rows][:, cols].mean())
+    return grid[rows][:, cols].ravel()
+
+
+def group_rank(ranks, group):
+    """Mean final rank per matrix of a group (see group_cells)."""
+    return float(group_cells(ranks, group).mean())
+
+
+def group_share(ranks, group):
+    """The group's share of the total rank (see group_cells); a uniform LoRA gives each group its
+    share of the matrices (attention 2/3, FFN 1/3, each half of the layers 1/2)."""
+    return float(group_cells(ranks, group).sum() / sum(ranks.values()))
 
 
 def allocation_by_seed(runs, task, group, arm=FULL_ADALORA):
@@ -237,15 +248,19 @@ def placement_rows(runs, task):
 
 
 def allocation_rows(runs, task, arm=FULL_ADALORA, groups=ALLOCATION_GROUPS):
-    """Where AdaLoRA put its rank: per group (see group_rank) the mean final rank per matrix, one
-    value per seed, their mean and std; the uniform rank is the budget / 36."""
+    """Where AdaLoRA put its rank: per group (see group_cells) the mean final rank per matrix, one
+    value per seed, their mean and std (the uniform rank is the budget / 36), and the group's mean
+    share of the total rank beside the share a uniform allocation gives it."""
     rows = []
     for group in groups:
         per_seed = allocation_by_seed(runs, task, group, arm)
         if per_seed:
             values = [per_seed[s] for s in sorted(per_seed)]
+            shares = [group_share(r["ranks"], group) for r in runs if r["task"] == task and r["arm"] == arm]
             rows.append({"group": group, "seeds": sorted(per_seed), "values": values,
-                         "mean": float(np.mean(values)), "std": recorded_results.std(values)})
+                         "mean": float(np.mean(values)), "std": recorded_results.std(values),
+                         "share": float(np.mean(shares)),
+                         "uniform_share": len(group_cells(runs[0]["ranks"], group)) / len(runs[0]["ranks"])})
     return rows
 
 

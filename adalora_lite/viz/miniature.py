@@ -179,14 +179,16 @@ def placement_table(runs):
 
 
 def allocation_table(runs):
-    """AdaLoRA's final mean rank per matrix by group (per seed, and mean ± std), per task."""
-    head = f"{'task':<13}{'group':<18}{'per seed':<24}{'mean ± std':>12}"
+    """AdaLoRA's final mean rank per matrix by group (per seed, and mean ± std) and the group's share
+    of the budget against a uniform allocation's, per task."""
+    head = (f"{'task':<13}{'group':<18}{'rank per matrix, per seed':<27}{'mean ± std':>12}"
+            f"{'share of the budget':>21}{'if uniform':>12}")
     lines = [head, "-" * len(head)]
     for task in _tasks(runs):
         for row in mini.allocation_rows(runs, task):
             per_seed = ", ".join(f"{v:.2f}" for v in row["values"])
-            lines.append(f"{task:<13}{GROUP_LABELS[row['group']]:<18}{per_seed:<24}"
-                         f"{_pm(row['mean'], row['std'], 2):>12}")
+            lines.append(f"{task:<13}{GROUP_LABELS[row['group']]:<18}{per_seed:<27}"
+                         f"{_pm(row['mean'], row['std'], 2):>12}{row['share']:>21.1%}{row['uniform_share']:>12.1%}")
     return "\n".join(lines)
 
 
