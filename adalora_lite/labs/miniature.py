@@ -6,7 +6,7 @@ run, three seeds per arm, and writes adalora_lite/results/miniature.json. Everyt
 accuracies are in percentage points (% of the held-out tweets).
 
     load_miniature(path=None)         (meta, runs): every recorded run, the lr sweep included
-    main_runs(meta, runs)             the runs at the learning rate chosen for their method
+    main_runs(meta, runs)             the runs at the learning rate chosen for their arm
     arm_stats(runs, task, arm)        one arm's accuracies over seeds: mean, sample std
     summarize(runs)                   arm_stats of every (task, arm) recorded, in ARMS order
     budget_curve, placement_rows, allocation_rows, ablation_rows    the notebook's tables
@@ -74,33 +74,27 @@ def load_miniature(path=None):
     return recorded_results.load_runs(RESULTS_FILE, path, how=f".venv/bin/{RECORD_COMMAND}")
 
 
-def lr_family(method):
-    """Whose learning rate a method uses: LoRA's parameterization (LoRA, Prune LoRA, placements)
-    or AdaLoRA's (every SVD-form arm)."""
-    return "lora" if method in ("lora", "prune_lora") else "adalora"
-
-
 def main_runs(meta, runs):
-    """The runs at their method's chosen learning rate (the lr sweep's other runs left out);
-    none before the sweep has chosen."""
+    """The runs at their arm's chosen learning rate, meta["chosen_lr"][task][arm] (the lr sweep's
+    other runs left out); none before the sweep has chosen."""
     chosen = meta.get("chosen_lr", {})
-    return [r for r in runs if chosen.get(r["task"], {}).get(lr_family(r["method"])) == r["lr"]]
+    return [r for r in runs if chosen.get(r["task"], {}).get(r["arm"]) == r["lr"]]
 
 
 def sweep_rows(meta, runs):
-    """The learning-rate sweep (budget 144, first seed): per task, method and lr, the training loss
-    of the last quarter of the steps (what chose), the test accuracy (%), and whether it was chosen."""
+    """The learning-rate sweep (first seed): per task, swept arm (every arm tried at more than one
+    rate) and lr, the training loss of the last quarter of the steps (what chose), the test
+    accuracy (%), and whether it was chosen."""
     chosen, seed = meta.get("chosen_lr", {}), meta["seeds"][0]
     rows = []
     for task in TASKS:
-        for family in ("lora", "adalora"):
-            for lr in meta["lr_grid"]:
-                for r in runs:
-                    if (r["task"], r["arm"], r["seed"], r["lr"]) == (task, f"{family}_144", seed, lr):
-                        rows.append({"task": task, "method": family, "lr": lr,
-                                     "train_loss": r["train_loss_last_quarter"],
-                                     "accuracy": 100 * r["accuracy"],
-                                     "chosen": chosen.get(task, {}).get(family) == lr})
+        for arm in ARMS:
+            tried = {r["lr"]: r for r in runs if (r["task"], r["arm"], r["seed"]) == (task, arm, seed)}
+            if len(tried) < 2:
+                continue  # an ablation: it runs at its parameterization's budget-144 rate
+            rows += [{"task": task, "arm": arm, "lr": lr, "train_loss": tried[lr]["train_loss_last_quarter"],
+                      "accuracy": 100 * tried[lr]["accuracy"], "chosen": chosen.get(task, {}).get(arm) == lr}
+                     for lr in meta["lr_grid"] if lr in tried]
     return rows
 
 

@@ -136,10 +136,10 @@ def difference_figure(runs, *, title="Full AdaLoRA minus each ablation, paired b
 # ------------------------------------------------------------------------------------ tables
 def sweep_table(meta, runs):
     """The learning-rate sweep: training loss of the last quarter (what chose) and test accuracy."""
-    head = f"{'task':<13}{'method':<9}{'lr':>7}{'train loss (last quarter)':>27}{'test accuracy %':>17}  chosen"
+    head = f"{'task':<13}{'arm':<21}{'lr':>7}{'train loss (last quarter)':>27}{'test accuracy %':>17}  chosen"
     lines = [head, "-" * len(head)]
     for row in mini.sweep_rows(meta, runs):
-        lines.append(f"{row['task']:<13}{row['method']:<9}{row['lr']:>7g}{row['train_loss']:>27.3f}"
+        lines.append(f"{row['task']:<13}{row['arm']:<21}{row['lr']:>7g}{row['train_loss']:>27.3f}"
                      f"{row['accuracy']:>17.1f}  {'<-' if row['chosen'] else ''}")
     return "\n".join(lines)
 
