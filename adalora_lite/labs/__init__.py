@@ -9,6 +9,7 @@ counterparts (notebook: module):
     06 budget        budget.py        planted-rank tasks, AdaLoRA's allocation, a run to replay
     07 transformer   transformer.py   MiniLM on tweets: probe, LoRA, AdaLoRA; where the rank went
     08 analysis      analysis.py      data-aware inits, reading what an adapter learned
+    09 miniature     miniature.py     the paper's experiments on MiniLM, recorded; noise and verdicts
 
 and what several share: digits.py (the frozen digits networks of 03-05, one task type) and
 common.py (one thread, read-only arrays, the one cache, progress bars). They import torch.
