@@ -280,7 +280,10 @@ def test_difference_figure_marks_the_noise_band(recording):
 
 def test_tables(recording):
     meta, runs = synthetic()
-    assert viz.sweep_table(meta, runs).count("<-") == 4
+    sweep = viz.sweep_table(meta, runs).splitlines()
+    assert len(sweep) == 2 + 4  # one row per task and swept arm
+    assert sweep[2].split()[:2] == ["binary", "lora_144"] and sweep[2].endswith("0.003")
+    assert "0.300 / 0.300 / 0.300" in sweep[2] and "50.0 /" in sweep[2]
     _, runs = recording
     budget = viz.budget_table(runs).splitlines()
     assert len(budget) == 2 + 8 and "+3.00" in budget[2] and budget[2].endswith("no")

@@ -135,12 +135,19 @@ def difference_figure(runs, *, title="Full AdaLoRA minus each ablation, paired b
 
 # ------------------------------------------------------------------------------------ tables
 def sweep_table(meta, runs):
-    """The learning-rate sweep: training loss of the last quarter (what chose) and test accuracy."""
-    head = f"{'task':<13}{'arm':<21}{'lr':>7}{'train loss (last quarter)':>27}{'test accuracy %':>17}  chosen"
+    """The learning-rate sweep, one row per task and swept arm: the training loss of the last
+    quarter at each rate (what chose), the test accuracy at each rate, and the rate chosen."""
+    grid = meta["lr_grid"]
+    rates = " / ".join(f"{lr:g}" for lr in grid)
+    head = f"{'task':<13}{'arm':<21}{'train loss at ' + rates:>36}{'test % at ' + rates:>32}  chosen"
     lines = [head, "-" * len(head)]
-    for row in mini.sweep_rows(meta, runs):
-        lines.append(f"{row['task']:<13}{row['arm']:<21}{row['lr']:>7g}{row['train_loss']:>27.3f}"
-                     f"{row['accuracy']:>17.1f}  {'<-' if row['chosen'] else ''}")
+    rows = mini.sweep_rows(meta, runs)
+    for task, arm in dict.fromkeys((r["task"], r["arm"]) for r in rows):
+        tried = {r["lr"]: r for r in rows if (r["task"], r["arm"]) == (task, arm)}
+        losses = " / ".join(f"{tried[lr]['train_loss']:.3f}" if lr in tried else "-" for lr in grid)
+        accs = " / ".join(f"{tried[lr]['accuracy']:.1f}" if lr in tried else "-" for lr in grid)
+        chosen = next((f"{lr:g}" for lr, r in tried.items() if r["chosen"]), "-")
+        lines.append(f"{task:<13}{arm:<21}{losses:>36}{accs:>32}  {chosen}")
     return "\n".join(lines)
 
 
