@@ -281,9 +281,10 @@ def test_difference_figure_marks_the_noise_band(recording):
 def test_tables(recording):
     meta, runs = synthetic()
     sweep = viz.sweep_table(meta, runs).splitlines()
-    assert len(sweep) == 2 + 4  # one row per task and swept arm
-    assert sweep[2].split()[:2] == ["binary", "lora_144"] and sweep[2].endswith("0.003")
-    assert "0.300 / 0.300 / 0.300" in sweep[2] and "50.0 /" in sweep[2]
+    assert len(sweep) == 3 + 4  # two header lines, a rule, one row per task and swept arm
+    assert sweep[3].split() == ["binary", "lora_144", "0.300", "0.300", "0.300", "50.0", "84.1", "50.0", "0.003"]
+    partial = viz.sweep_table({**meta, "lr_grid": [3e-4] + meta["lr_grid"]}, runs).splitlines()
+    assert partial[3].split()[2] == "-"  # a rate this arm never tried
     _, runs = recording
     budget = viz.budget_table(runs).splitlines()
     assert len(budget) == 2 + 8 and "+3.00" in budget[2] and budget[2].endswith("no")

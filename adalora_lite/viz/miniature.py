@@ -136,18 +136,19 @@ def difference_figure(runs, *, title="Full AdaLoRA minus each ablation, paired b
 # ------------------------------------------------------------------------------------ tables
 def sweep_table(meta, runs):
     """The learning-rate sweep, one row per task and swept arm: the training loss of the last
-    quarter at each rate (what chose), the test accuracy at each rate, and the rate chosen."""
+    quarter at each rate tried (what chose; "-": not tried), the test accuracy at each, the rate chosen."""
     grid = meta["lr_grid"]
-    rates = " / ".join(f"{lr:g}" for lr in grid)
-    head = f"{'task':<13}{'arm':<21}{'train loss at ' + rates:>36}{'test % at ' + rates:>32}  chosen"
-    lines = [head, "-" * len(head)]
+    rates = "".join(f"{lr:>7g}" for lr in grid)
+    over = f"{'':<34}{'train loss (last quarter) at lr':<{7 * len(grid)}}  test % at lr"
+    head = f"{'task':<13}{'arm':<21}{rates}  {rates}  chosen"
+    lines = [over, head, "-" * len(head)]
     rows = mini.sweep_rows(meta, runs)
     for task, arm in dict.fromkeys((r["task"], r["arm"]) for r in rows):
         tried = {r["lr"]: r for r in rows if (r["task"], r["arm"]) == (task, arm)}
-        losses = " / ".join(f"{tried[lr]['train_loss']:.3f}" if lr in tried else "-" for lr in grid)
-        accs = " / ".join(f"{tried[lr]['accuracy']:.1f}" if lr in tried else "-" for lr in grid)
+        losses = "".join(f"{tried[lr]['train_loss']:>7.3f}" if lr in tried else f"{'-':>7}" for lr in grid)
+        accs = "".join(f"{tried[lr]['accuracy']:>7.1f}" if lr in tried else f"{'-':>7}" for lr in grid)
         chosen = next((f"{lr:g}" for lr, r in tried.items() if r["chosen"]), "-")
-        lines.append(f"{task:<13}{arm:<21}{losses:>36}{accs:>32}  {chosen}")
+        lines.append(f"{task:<13}{arm:<21}{losses}  {accs}  {chosen}")
     return "\n".join(lines)
 
 
