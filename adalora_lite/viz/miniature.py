@@ -103,7 +103,7 @@ def placement_figure(runs, *, title="Which matrices? LoRA by placement (left) an
     return fig
 
 
-def difference_figure(runs, *, title="Full AdaLoRA minus each ablation, paired by seed"):
+def difference_figure(runs, *, title="Full AdaLoRA minus each ablation, paired by seed (> 0: the ablation hurt)"):
     """One panel per task: per ablation, one dot per seed (full AdaLoRA's accuracy minus the
     ablation's on the same seed) and a bar of the mean ± NOISE_SE standard errors: a bar that
     crosses 0 is inside the noise."""
@@ -126,8 +126,7 @@ def difference_figure(runs, *, title="Full AdaLoRA minus each ablation, paired b
                         name=f"mean ± {mini.NOISE_SE:g} SE", legendgroup="mean", showlegend=col == 1,
                         row=1, col=col, hovertemplate="%{y}: %{x:+.2f} points<extra></extra>")
         fig.add_vline(x=0, line_dash="dot", line_color="gray", row=1, col=col)
-        fig.update_xaxes(title_text="accuracy difference (points): > 0 means full AdaLoRA is better",
-                         row=1, col=col)
+        fig.update_xaxes(title_text="full AdaLoRA minus ablation (points)", row=1, col=col)
     fig.update_yaxes(autorange="reversed", title_text="ablation (budget 144)", row=1, col=1)
     fig.update_layout(title=title, template=TEMPLATE, height=440, legend_title="paired difference")
     return fig
