@@ -527,10 +527,8 @@ def compare_loop_orders(config, split, *, progress=True):
 
 def load_loop_orders(path=None):
     """The recorded `compare_loop_orders` run: (meta, result)."""
-    import json
-    from pathlib import Path
-
-    data = json.loads(Path(path).read_text()) if path else recorded_results.load("loop_orders.json")
+    data = recorded_results.read("loop_orders.json", path,
+                                 how=".venv/bin/python benchmarks/loop_orders.py")
     return data["meta"], data["result"]
 
 
@@ -659,14 +657,5 @@ def save_rank_replay(path, replay, meta):
 def load_rank_replay(path=None):
     """The `RankReplay` saved at `path`; default: the recorded one shipped in `adalora_lite.results`
     (written by `python benchmarks/minilm_replay.py`). Its `meta` says when, where and how."""
-    import json
-    from pathlib import Path
-
-    if path is None:
-        data = recorded_results.load(REPLAY_FILE)
-    else:
-        if not Path(path).exists():
-            raise ConfigError(f"no recorded replay at {path}: run "
-                              "`.venv/bin/python benchmarks/minilm_replay.py` to make one")
-        data = json.loads(Path(path).read_text())
+    data = recorded_results.read(REPLAY_FILE, path, how=".venv/bin/python benchmarks/minilm_replay.py")
     return RankReplay.from_json(data["replay"], data["meta"])

@@ -13,6 +13,7 @@
 
     path(name)    where the file lies (inside the installed package; the benchmarks write there)
     load(name)    its JSON, read through importlib.resources (works from a wheel)
+    read(name, path=None, how=...)   a recording: `path` if given, else the shipped `name`
     save_runs(path, runs, meta), load_runs(name, path=None, how=...)   the {"meta", "runs"}
                   files both experiments record, written and read one way
     groups(runs, key, order)   the runs grouped by run[key], in `order`, empty groups left out
@@ -44,16 +45,20 @@ def save_runs(path, runs, meta):
     Path(path).write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
 
 
-def load_runs(name, path=None, *, how):
-    """(meta, runs) of a {"meta", "runs"} file: `path` if given, else the recorded `name` shipped
-    here. `how`: the command that makes a missing file, named in the error."""
+def read(name, path=None, *, how):
+    """The JSON of a recording: the file at `path` if given, else the recorded `name` shipped here.
+    `how`: the command that makes a missing file, named in the error."""
     if path is None:
-        data = load(name)
-    else:
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"no recorded results at {path}: run `{how}` to make them")
-        data = json.loads(path.read_text())
+        return load(name)
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"no recorded results at {path}: run `{how}` to make them")
+    return json.loads(path.read_text())
+
+
+def load_runs(name, path=None, *, how):
+    """(meta, runs) of a {"meta", "runs"} file (see `read`)."""
+    data = read(name, path, how=how)
     return data["meta"], data["runs"]
 
 
