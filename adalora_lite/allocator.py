@@ -28,7 +28,8 @@ allocator reads and writes only these:
 
 A layer may also be a LoRA doublet adapter (`nn.PrunableLoRALinear`, "Prune LoRA" of the paper's
 Table 4): its weights_and_grads() gives two pairs, ((B, dB), (A, dA)), B (d_out, r) and A (r, d_in),
-and doublet i scores mean_j s(B_ji) + mean_j s(A_ij), eq. (7) without the lambda term.
+and doublet i scores mean_j s(B_ji) + mean_j s(A_ij), eq. (7) without the lambda term (our reading
+of the paper's Prune LoRA, which gives no formula for it).
 
 `score` chooses S_i (the paper's Table 4 ablations; SCORES[0] is AdaLoRA):
 

@@ -7,7 +7,8 @@ One loop for the three methods, so that they differ only where the methods diffe
               total rank from 36 * init_r to the budget 36 * r; loss + gamma * orthogonality
     probe     frozen encoder, only the head is trained: the floor every adapter must beat
     svd       SVDLinear (rank r) with the regularizer and no allocator: the SVD form, unpruned
-              (the paper's "SVD-LoRA", Table 5)
+              (the paper's "SVD-LoRA", Table 5; keeping gamma there is our choice, so that the
+              arm differs from AdaLoRA by the pruning alone)
     prune_lora  PrunableLoRALinear (init_r doublets) pruned to 36 * r by the allocator: the
               paper's "Prune LoRA" (Table 4)
 

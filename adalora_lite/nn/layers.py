@@ -112,7 +112,8 @@ class PrunableLoRALinear(LoRALinear):
     "Prune LoRA" (Table 4), structured pruning of LoRA with AdaLoRA's importance scores.
 
     A masked doublet is switched off in the forward pass (B, A kept), just as a masked triplet
-    keeps P_i and Q_i while lambda_i = 0: its gradients are then zero, so its score decays.
+    keeps P_i and Q_i while lambda_i = 0: its gradients are then zero, so its score decays. (Ours:
+    the paper does not say how its pruned doublets are removed.)
     """
 
     def __init__(self, base, *, r, alpha):
