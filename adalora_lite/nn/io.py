@@ -92,10 +92,15 @@ def _add_saved(model, layers):
 def _load_allocator(allocator, header, tensors):
     if "allocator" not in header:
         raise ConfigError("this file was saved without an allocator; pass allocator=None")
-    device = next(iter(allocator.layers.values())).lam.device
+    # The EMAs live where the scored weights do: the first weight of the layer protocol's
+    # weights_and_grads() (P of an SVDLinear, B of a PrunableLoRALinear), as in flat_index().
+    device = next(iter(allocator.layers.values())).weights_and_grads()[0][0].device
     ema = tensors.get("allocator.ema")
     allocator.load_state_dict({
         **header["allocator"],
         "ema": None if ema is None else ema.to(device),
         "uncertainty": None if ema is None else tensors["allocator.uncertainty"].to(device)})
+    if allocator.masking:  # as update() leaves them: True once the final allocation is in place
+        for layer in allocator.layers.values():
+            layer.budget_applied = allocator.frozen
 
