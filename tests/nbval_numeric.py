@@ -9,13 +9,16 @@ compared (the rules are in tests/NOTEBOOK_CONVENTIONS.md):
   Floats must agree within abs + rel * max(|a|, |b|) + one unit of the last printed digit: two
   roundings of nearly equal values can differ by one unit, so no value sits on a boundary.
 - The default tolerance is tight (DEFAULT below): deterministic maths.
-- `# NBVAL_TOLERANCE rel=R abs=A: reason` in a cell: its floats come from a training run; R and A
-  are measured (foreign-numerics pass, seeds) and the reason says so. A reason is required.
-- `# NBVAL_CLAIM: claim` in a cell: its integers (a rank, d90, a step) are outcomes of training
-  that may differ between machines; they are not compared, and the cell must `assert` its claim.
-- Markdown prose that quotes a run writes `<!-- quote CELL_ID "regex" [rel=R] [abs=A] -->` right
-  after the number: the number just before the comment is checked against the regex's first group
-  in the fresh output of the cell with that id, within that cell's tolerance (or the one given).
+- The checks live in cell metadata, out of what the learner reads, under the key "checks":
+  - a code cell's `{"tolerance": {"rel": R, "abs": A, "why": reason}}`: its floats come from a
+    training run; R and A are measured (foreign-numerics pass, seeds) and the reason says so.
+  - a code cell's `{"claim": "the claim"}`: its integers (a rank, d90, a step) are outcomes of
+    training that may differ between machines; they are not compared, and the cell must check its
+    claim with `claim(...)` (adalora_lite.exercises.claims), which fails the cell under the suite.
+  - a markdown cell's `{"quotes": [{"text": T, "cell": ID, "regex": X, "rel": R, "abs": A}]}`: the
+    prose contains T verbatim, and the last number in T is checked against the regex's first group
+    in the fresh output of the cell with that id, within that cell's tolerance (or the one given).
+- The old in-source markers (`# NBVAL_TOLERANCE`, `# NBVAL_CLAIM`, `<!-- quote -->`) are refused.
 
 With ADALORA_NUMERICS_REPORT=path, the plugin writes how many numbers were compared and how many
 came out different from the stored ones (the foreign-numerics pass asserts that some moved).
@@ -38,10 +41,8 @@ TESTED_NBVAL = ("0.11.",)  # the private nbval internals patched below are those
 # A number not glued to a word, a dot or a '#' (so "W0", "v1.2.3" parts and colours "#3e4989" are text).
 NUMBER = re.compile(r"(?<![\w.#])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?"
                     r"|(?<![\w.#])[-+]?\.\d+(?:[eE][-+]?\d+)?")
-TOLERANCE_MARKER = re.compile(r"^\s*#\s*NBVAL_TOLERANCE\b(.*)$", re.MULTILINE)
-CLAIM_MARKER = re.compile(r"^\s*#\s*NBVAL_CLAIM\b(.*)$", re.MULTILINE)
-QUOTE = re.compile(r"<!--\s*quote\s+(?P<cell>[\w-]+)\s+\"(?P<regex>(?:[^\"\\]|\\.)*)\"(?P<opts>[^>]*?)-->")
-SETTING = re.compile(r"\b(rel|abs)\s*=\s*([0-9.eE+-]+)")
+OLD_MARKER = re.compile(r"#\s*NBVAL_(TOLERANCE|CLAIM)\b|<!--\s*quote\b")
+CLAIM_CALL = re.compile(r"^[^#\n]*\bclaim\(", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -90,23 +91,31 @@ def last_digit(token):
     return 10.0 ** (int(exponent or 0) - decimals)
 
 
-def parse_tolerance(source):
-    """The cell's Tolerance from its markers; ValueError if a marker is malformed."""
+def cell_checks(cell):
+    """The cell's "checks" metadata (a dict); ValueError if the source still carries old markers."""
+    source = cell.get("source", "")
+    if OLD_MARKER.search(source):
+        raise ValueError("move `# NBVAL_...` and `<!-- quote -->` markers into the cell's metadata "
+                         '"checks" (tests/NOTEBOOK_CONVENTIONS.md): learners read the source')
+    return cell.get("metadata", {}).get("checks", {})
+
+
+def parse_tolerance(cell):
+    """The code cell's Tolerance from its "checks" metadata; ValueError if it is malformed."""
+    checks = cell_checks(cell)
     rel, abs_, ints = DEFAULT.rel, DEFAULT.abs, True
-    match = TOLERANCE_MARKER.search(source)
-    if match:
-        settings, _, reason = match.group(1).partition(":")
-        values = dict(SETTING.findall(settings))
-        if not values or not reason.strip():
-            raise ValueError("write `# NBVAL_TOLERANCE rel=R abs=A: why these values` "
-                             f"(got {match.group(0).strip()!r})")
-        rel, abs_ = float(values.get("rel", 0.0)), float(values.get("abs", 0.0))
-    claim = CLAIM_MARKER.search(source)
-    if claim:
-        if not claim.group(1).lstrip(" :").strip():
-            raise ValueError("write `# NBVAL_CLAIM: the claim the cell asserts`")
-        if not re.search(r"^\s*assert\b", source, re.MULTILINE):
-            raise ValueError("an NBVAL_CLAIM cell must check its claim with `assert`")
+    if "tolerance" in checks:
+        tol = checks["tolerance"]
+        if not set(tol) & {"rel", "abs"} or not str(tol.get("why", "")).strip():
+            raise ValueError('a tolerance needs {"rel": R, "abs": A, "why": "the measurement behind '
+                             f'them"}} (got {tol!r})')
+        rel, abs_ = float(tol.get("rel", 0.0)), float(tol.get("abs", 0.0))
+    if "claim" in checks:
+        if not str(checks["claim"]).strip():
+            raise ValueError('write the claim the cell checks: {"claim": "..."}')
+        if not CLAIM_CALL.search(cell.get("source", "")):
+            raise ValueError("a cell with a claim must check it with `claim(...)` "
+                             "(adalora_lite.exercises.claims)")
         ints = False
     return Tolerance(rel, abs_, ints)
 
@@ -196,21 +205,20 @@ class Quote:
 
 
 def find_quotes(nb):
-    """Every quote comment in the notebook's markdown; ValueError where one is malformed."""
+    """Every quote in the notebook's markdown metadata; ValueError where one is malformed."""
     quotes, ids = [], {cell.get("id") for cell in nb.cells}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "markdown":
             continue
-        for match in QUOTE.finditer(cell.source):
-            before = NUMBER.findall(cell.source[:match.start()].rstrip(" *_`%$"))
-            if not before or match.group("cell") not in ids:
-                raise ValueError(f"markdown cell {index}: {match.group(0)} needs a number right "
-                                 "before it and an existing cell id")
-            opts = dict(SETTING.findall(match.group("opts")))
-            quotes.append(Quote(index, before[-1], match.group("cell"),
-                                match.group("regex").replace('\\"', '"'),
-                                float(opts["rel"]) if "rel" in opts else None,
-                                float(opts["abs"]) if "abs" in opts else None))
+        for quote in cell_checks(cell).get("quotes", []):
+            text = quote.get("text", "")
+            numbers = NUMBER.findall(text.rstrip(" *_`%$"))
+            if not numbers or quote.get("cell") not in ids or text not in cell.source:
+                raise ValueError(f"markdown cell {index}: quote {quote!r} needs a text that appears in "
+                                 "the cell and ends with a number, and an existing cell id")
+            quotes.append(Quote(index, numbers[-1], quote["cell"], quote["regex"],
+                                float(quote["rel"]) if "rel" in quote else None,
+                                float(quote["abs"]) if "abs" in quote else None))
     return quotes
 
 
@@ -273,7 +281,10 @@ def install(nbval_version):
         self.quotes = find_quotes(self.nb)
         self.fresh = {}
         for item in items:
-            item.tolerance = parse_tolerance(item.cell.source)
+            try:
+                item.tolerance = parse_tolerance(item.cell)
+            except ValueError as err:
+                raise ValueError(f"{self.name}, cell {item.cell.get('id')!r}: {err}") from None
         return items
 
     def sanitize(self, s):
@@ -319,6 +330,9 @@ def install(nbval_version):
 def pytest_configure(config):
     if not getattr(config.option, "nbval", False):
         return
+    # Kernels start from this process and inherit its environment: a notebook's claim(...) that
+    # does not hold fails its cell here, where a learner only gets a note.
+    os.environ["ADALORA_STRICT_CLAIMS"] = "1"
     import nbval
 
     install(getattr(nbval, "__version__", "unknown"))

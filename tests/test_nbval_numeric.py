@@ -48,28 +48,51 @@ def test_training_tolerance_and_thousands_separators():
     assert split_numbers("D = 2,410 parameters; shape (1347, 64)")[1] == ["2,410", "1347", "64"]
 
 
-def test_markers_need_reasons_and_claims_need_asserts():
-    assert parse_tolerance("# NBVAL_TOLERANCE rel=0.02 abs=0.01: float32 training\nx") == \
-        Tolerance(0.02, 0.01, True)
-    assert parse_tolerance("# NBVAL_CLAIM: d90 in range\nassert 1 <= d90").ints is False
+def code_cell(source, checks=None):
+    cell = nbformat.v4.new_code_cell(source)
+    if checks is not None:
+        cell.metadata["checks"] = checks
+    return cell
+
+
+def test_tolerances_need_reasons_and_claims_need_the_claim_helper():
+    tol = {"tolerance": {"rel": 0.02, "abs": 0.01, "why": "float32 training"}}
+    assert parse_tolerance(code_cell("x", tol)) == Tolerance(0.02, 0.01, True)
+    assert parse_tolerance(code_cell("claim(1 <= d90, 'd90 in range', d90)",
+                                     {"claim": "d90 in range"})).ints is False
+    assert parse_tolerance(code_cell("x")) == DEFAULT
     with pytest.raises(ValueError, match="why"):
-        parse_tolerance("# NBVAL_TOLERANCE rel=0.02\n")
-    with pytest.raises(ValueError, match="assert"):
-        parse_tolerance("# NBVAL_CLAIM: d90 is small\nprint(d90)")
+        parse_tolerance(code_cell("x", {"tolerance": {"rel": 0.02}}))
+    with pytest.raises(ValueError, match="claim"):
+        parse_tolerance(code_cell("print(d90)", {"claim": "d90 is small"}))
+    with pytest.raises(ValueError, match="claim"):  # a bare assert is not the learner-facing check
+        parse_tolerance(code_cell("assert d90 < 9", {"claim": "d90 is small"}))
 
 
-def notebook(markdown, code_id="sweep"):
+def test_old_markers_in_what_the_learner_reads_are_refused():
+    with pytest.raises(ValueError, match="metadata"):
+        parse_tolerance(code_cell("# NBVAL_TOLERANCE rel=0.02 abs=0.01: float32 training\nx"))
+    with pytest.raises(ValueError, match="metadata"):
+        find_quotes(notebook('d90 = 125<!-- quote sweep "d90 = (\\d+)" -->'))
+
+
+def notebook(markdown, code_id="sweep", quotes=()):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("print(d90)"), nbformat.v4.new_markdown_cell(markdown)]
     nb.cells[0]["id"] = code_id
+    if quotes:
+        nb.cells[1].metadata["checks"] = {"quotes": list(quotes)}
     return nb
 
 
 def test_prose_quotes_are_checked_against_the_run():
-    (quote,) = find_quotes(notebook('so d90 = **125**<!-- quote sweep "d90 = (\\d+)" abs=30 --> here'))
-    assert quote.value == "125" and quote.abs == 30
-    assert quote.check("d90 = 150", DEFAULT) is None
-    assert "printed 200" in quote.check("d90 = 200", DEFAULT)
-    assert "finds nothing" in quote.check("nothing here", DEFAULT)
+    quote = {"text": "so d90 = **125", "cell": "sweep", "regex": "d90 = (\\d+)", "abs": 30}
+    (parsed,) = find_quotes(notebook("so d90 = **125** here", quotes=[quote]))
+    assert parsed.value == "125" and parsed.abs == 30
+    assert parsed.check("d90 = 150", DEFAULT) is None
+    assert "printed 200" in parsed.check("d90 = 200", DEFAULT)
+    assert "finds nothing" in parsed.check("nothing here", DEFAULT)
     with pytest.raises(ValueError, match="existing cell id"):
-        find_quotes(notebook('d90 = 125<!-- quote missing "d90 = (\\d+)" -->'))
+        find_quotes(notebook("d90 = 125", quotes=[dict(quote, text="d90 = 125", cell="missing")]))
+    with pytest.raises(ValueError, match="appears in"):  # the prose changed under the quote
+        find_quotes(notebook("d90 = 130 here", quotes=[dict(quote, text="d90 = 125")]))
