@@ -218,7 +218,7 @@ class RankAllocator:
         if name not in self._warned_no_grad:
             self._warned_no_grad.add(name)
             warnings.warn(f"adapted layer {name!r} has no gradient (is it used in the forward "
-                          "pass?); its importance is taken as 0", stacklevel=3)
+                          "pass?); its importance is taken as 0", stacklevel=5)  # update()'s caller
 
     def _non_finite_message(self):
         bad = [name for name, layer in self.layers.items()
