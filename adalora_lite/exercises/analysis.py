@@ -3,9 +3,9 @@
 Each checker takes the student's answer (None while unanswered) and returns a Feedback: truthy
 when right, and its text says why, or what to look at again.
 
-    check_energy_rank(s, answer)               fewest singular values holding 90% of ||Delta W||_F^2
+    check_energy_rank(sigma, answer)           fewest singular values holding 90% of ||Delta W||_F^2
                                                (one checker for 02 and 08, in exercises/rank.py)
-    check_pissa_b_norm(s, r, scale, answer)    ||B||_F^2 after PiSSA's init, from W0's singular values
+    check_pissa_b_norm(sigma, r, scale, answer)  ||B||_F^2 after PiSSA's init, from W0's singular values
     check_amplification(delta, W0, r, answer)  the LoRA paper's ||Delta W||_F / ||U^T W0 V||_F
 """
 import math
@@ -17,27 +17,27 @@ from .feedback import Feedback, agrees, as_number as _as_number, not_a_number, u
 from .rank import check_energy_rank  # noqa: F401 (exercise 1 of notebook 08)
 
 
-def check_pissa_b_norm(s, r, scale, answer, *, rel_tol=1e-3):
-    """PiSSA sets B = U_r sqrt(S_r / scale) (U_r orthonormal), so ||B||_F^2 = sum(S_r) / scale."""
+def check_pissa_b_norm(sigma, r, scale, answer, *, rel_tol=1e-3):
+    """PiSSA sets B = U_r sqrt(Sigma_r / scale) (U_r orthonormal), so ||B||_F^2 = sum(sigma_1..r) / scale."""
     if answer is None:
-        return unanswered("B = U_r diag(sqrt(sigma_i / s)) with orthonormal columns in U_r: each column "
-                          "of B has squared norm sigma_i / s.")
+        return unanswered("B = U_r diag(sqrt(sigma_i / scale)) with orthonormal columns in U_r, scale = "
+                          "alpha / r: each column of B has squared norm sigma_i / scale.")
     value = _as_number(answer)
     if value is None:
         return not_a_number(answer)
-    top = np.sort(np.asarray(s, float))[::-1][:r]
+    top = np.sort(np.asarray(sigma, float))[::-1][:r]
     expected = float(top.sum() / scale)
     if agrees(value, expected, rel_tol=rel_tol):
-        return Feedback(True, f"Right: ||B||_F^2 = (sigma_1 + ... + sigma_{r}) / s = {expected:.4g}. "
-                              "s B A = U_r S_r V_r^T, split evenly between B and A.")
+        return Feedback(True, f"Right: ||B||_F^2 = (sigma_1 + ... + sigma_{r}) / scale = {expected:.4g}. "
+                              "scale B A = U_r Sigma_r V_r^T, split evenly between B and A.")
     for wrong, why in ((float((top ** 2).sum() / scale), "that sums sigma_i^2: B holds sqrt(sigma_i), "
                         "so its squared norm sums sigma_i"),
-                       (float(top.sum()), "you forgot the scale s = alpha / r: s B A must equal "
-                        "U_r S_r V_r^T, so B A = U_r S_r V_r^T / s"),
+                       (float(top.sum()), "you forgot the scale alpha / r: (alpha / r) B A must equal "
+                        "U_r Sigma_r V_r^T, so B A = U_r Sigma_r V_r^T / scale"),
                        (float(math.sqrt(top.sum() / scale)), "that is ||B||_F, not its square")):
         if math.isclose(value, wrong, rel_tol=rel_tol):
             return Feedback(False, f"{value:.4g}: {why}.")
-    return Feedback(False, f"{value:.4g} is not it: each column j of B is u_j sqrt(sigma_j / s) with "
+    return Feedback(False, f"{value:.4g} is not it: each column j of B is u_j sqrt(sigma_j / scale) with "
                            "||u_j|| = 1.")
 
 

@@ -3,23 +3,25 @@ the MiniLM experiment that compares them. Three parts, in this order:
 
 1. Data-aware initialization of LoRA adapters: start A (and B) from the pretrained layer or the task.
 
-The standard LoRA start is A random (Kaiming-uniform), B = 0. The seed paper's "Further Discussion"
-asks whether statistics of the pretrained model or of the task's activations give a better start.
-Two such initializations are implemented here, each keeping the model's function at step 0:
+The standard LoRA start is A random (Kaiming-uniform in loralib, PEFT and ours; "random Gaussian" in
+the LoRA paper, §4.1), B = 0. Can statistics of the pretrained weight (PiSSA, Meng et al. 2024,
+arXiv 2404.02948) or of the task's activations (EVA, Paischer et al. 2024, arXiv 2410.07170) give a
+better start? Two such initializations are implemented here, each keeping the model's function at
+step 0 (scale = alpha/r, W0 = U Sigma V^T):
 
     pissa_init(layer)                 PiSSA (Meng et al. 2024): the top-r singular triplets of W0,
-                                      W0 = U S V^T, go into the adapter, split evenly:
-                                          B = U_r sqrt(S_r / s),  A = sqrt(S_r / s) V_r^T   (s = alpha/r)
+                                      W0 = U Sigma V^T, go into the adapter, split evenly:
+                                          B = U_r sqrt(Sigma_r / scale),  A = sqrt(Sigma_r / scale) V_r^T
                                       and the frozen weight becomes the *residual*
-                                          W0 <- W0 - s B A = W0 - U_r S_r V_r^T.
+                                          W0 <- W0 - scale B A = W0 - U_r Sigma_r V_r^T.
                                       The adapter's change is not zero (it is the principal part of
-                                      W0), but W0_res + s B A = W0, so the layer computes the same
+                                      W0), but W0_res + scale B A = W0, so the layer computes the same
                                       function at step 0, up to float rounding (~1e-7 relative in
                                       float32). Training then moves the principal directions.
     pissa_init(layer, residual=False) B = 0 and A = the top-r right singular vectors of W0 (each
                                       row scaled to the standard init's expected row norm): the
                                       change B A is exactly zero, W0 is untouched.
-    covariance_init(layer, C)         EVA / the seed's covariance idea: A = the top-r eigenvectors
+    covariance_init(layer, C)         a simplified EVA (ours): A = the top-r eigenvectors
                                       of the layer's input second moment C = E[x x^T] (collected
                                       with `collect_input_covariances` on a few task batches), rows
                                       scaled like the standard init; B = 0, so the change is exactly
@@ -40,7 +42,7 @@ magnitude of each left vector is positive), so both back-ends give the same A, B
     input_covariance(X, mask=None)          E[x x^T] over rows (tokens) of X, padding masked out
     collect_input_covariances(model, batches, adapters=None)   {name: C} through forward hooks
     apply_init(adapters, method, covariances=None)             one init on every adapter
-    effective_weight(layer)                 W0 (current base) + s B A, as a float64 NumPy array
+    effective_weight(layer)                 W0 (current base) + scale B A, as a float64 NumPy array
 """
 import time
 from dataclasses import asdict, dataclass
@@ -70,7 +72,7 @@ def _fix_signs(lib, left, right):
 
 @single_thread()  # multi-threaded LAPACK on a busy 2-core machine: 100x slower SVDs
 def top_singular(W, r):
-    """(U_r (d_out, r), S_r (r,), V_r^T (r, d_in)) of W in float64, signs fixed; NumPy or torch."""
+    """(U_r (d_out, r), sigma_1..sigma_r (r,), V_r^T (r, d_in)) of W in float64, signs fixed; NumPy or torch."""
     lib = _lib(W)
     W = W.double() if lib is not np else np.asarray(W, dtype=np.float64)
     U, S, Vt = lib.linalg.svd(W, full_matrices=False)
@@ -140,7 +142,7 @@ def effective_weight(layer):
 def pissa_init(layer, *, residual=True, row_norm=ROW_NORM):
     """PiSSA start from the top-r singular triplets of the frozen weight (see the module docstring).
 
-    residual=True:  B = U_r sqrt(S_r/s), A = sqrt(S_r/s) V_r^T, W0 <- W0 - U_r S_r V_r^T (function
+    residual=True:  B = U_r sqrt(Sigma_r/scale), A = sqrt(Sigma_r/scale) V_r^T, W0 <- W0 - U_r Sigma_r V_r^T (function
                     unchanged at step 0; the adapter holds W0's principal part).
     residual=False: B = 0, A = row_norm * V_r^T (change exactly zero, W0 untouched).
     Returns the layer.
@@ -263,9 +265,10 @@ residual, see part 1 above): the pretrained weight W0 is the "before" snapshot i
 Per matrix (`analyze_update(delta, W0, r)`):
 
     spectrum            singular values of Delta W, the first 2r stored: at most r are non-zero
-                        when B or A starts at zero (Delta W = s B A), up to 2r for PiSSA, whose
-                        trained change s (B A - B0 A0) is a difference of two rank-r products
-    effective_rank      rank.entropy_effective_rank: exp(entropy of s / sum s) (Roy & Vetterli 2007): r when the r values are
+                        when B or A starts at zero (Delta W = scale B A), up to 2r for PiSSA, whose
+                        trained change scale (B A - B0 A0) is a difference of two rank-r products
+    effective_rank      rank.entropy_effective_rank: exp(entropy of sigma / sum sigma) (Roy & Vetterli
+                        2007): r when the r values are
                         equal, 1 when one dominates; compare with the rank r the adapter was given
     energy_rank_90      rank.energy_rank: fewest singular values holding 90% of ||Delta W||_F^2
     w0_subspace_energy  share of ||Delta W||_F^2 inside W0's top-r singular subspaces,
@@ -322,10 +325,10 @@ def analyze_update(delta, W0, r):
     if delta.shape != W0.shape:
         raise ConfigError(f"delta {delta.shape} and W0 {W0.shape} must have the same shape")
     svd = np.linalg.svd(delta, full_matrices=False)  # once, for the spectrum and the amplification
-    s = svd[1]
+    sigma = svd[1]
     d_out, d_in = W0.shape
-    return {"r": int(r), "shape": [d_out, d_in], "spectrum": s[:2 * r].tolist(),
-            "effective_rank": entropy_effective_rank(s), "energy_rank_90": energy_rank(s, 0.9),
+    return {"r": int(r), "shape": [d_out, d_in], "spectrum": sigma[:2 * r].tolist(),
+            "effective_rank": entropy_effective_rank(sigma), "energy_rank_90": energy_rank(sigma, 0.9),
             "w0_subspace_energy": subspace_energy(delta, W0, r),
             "random_baseline": (r / d_out) * (r / d_in),
             "amplification": amplification(delta, W0, r, _svd=svd),
@@ -333,7 +336,7 @@ def analyze_update(delta, W0, r):
 
 
 def snapshot(adapters):
-    """{name: the weight each adapter applies now (W0 + s B A), float64 NumPy}: call before training."""
+    """{name: the weight each adapter applies now (W0 + scale B A), float64 NumPy}: call before training."""
     return {name: effective_weight(layer) for name, layer in adapters.items()}
 
 
