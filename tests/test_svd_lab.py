@@ -119,3 +119,13 @@ def test_init_comparison_measures_the_slow_gaussian_start(task):
 
 def test_param_counts():
     assert svd_lab.param_counts(32, 64, 8) == {"LoRA": 768, "SVD": 776}
+
+
+def test_mask_interval_study_lets_masked_lambdas_regrow_between_maskings(task):
+    study = svd_lab.mask_interval_study(task, intervals=(1, 10), seeds=range(2))
+    every, sparse = study[1], study[10]
+    assert every.masking_steps == 200 and sparse.masking_steps == 20  # steps 51..250
+    assert every.largest_masked_lam == (0.0, 0.0)  # zeroed again after every step
+    assert all(lam > 0 for lam in sparse.largest_masked_lam)  # trained between maskings
+    assert all(lam < sparse.median_kept_lam for lam in sparse.largest_masked_lam)
+    assert 0 < sparse.mean_accuracy <= 1

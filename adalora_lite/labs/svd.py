@@ -15,6 +15,8 @@ All runs adapt the frozen network of `digits.mirrored_digits_task()` with the re
                                          watch what comes back -> Regrowth
     find_revivals(mask)                  masked-then-kept-again events in a recorded mask history
     revival_study(task, seeds)           how often the RankAllocator revives a triplet, per seed
+    mask_interval_study(task, intervals) the same seeds masking every Delta_T steps: revivals and
+                                         how far masked lambdas regrow between maskings
     init_comparison(task)                LoRA vs SVD with orthogonal vs Gaussian (PEFT) P, Q (PQ_INITS)
     param_counts(d_out, d_in, r)         trainable numbers of a LoRA and an SVD adapter
 """
@@ -264,6 +266,45 @@ def revival_study(task, seeds=range(10), *, budget=REVIVAL_BUDGET, gamma=0.1, **
     for seed in seeds:
         run = train_svd(task, gamma=gamma, budget=budget, seed=seed, **settings)
         out[seed] = (run, find_revivals(run))
+    return out
+
+
+@dataclass(frozen=True)
+class IntervalSummary:
+    """One masking interval Delta_T of a `mask_interval_study`, over its seeds."""
+    interval: int  # Delta_T: the allocator masks every `interval` steps
+    masking_steps: int  # steps at which the allocator re-ranked and masked, per run
+    runs_with_revival: int
+    revivals: int  # masked-then-kept-again events over all runs
+    largest_masked_lam: tuple  # per run: the largest |lambda| of a masked triplet at any step
+    median_kept_lam: float  # median |lambda| of the kept triplets, all runs and steps
+    mean_accuracy: float
+
+
+def mask_interval_study(task, intervals=(1, 10), seeds=range(10), *, budget=REVIVAL_BUDGET,
+                        gamma=0.1, **settings):
+    """{Delta_T: IntervalSummary}: `revival_study` with the allocator masking every Delta_T steps.
+
+    Between two maskings a masked lambda is not zeroed again: the optimizer trains it like the
+    others (the paper's reason for Delta_T, its Section 4), so its |lambda| can regrow."""
+    out = {}
+    for interval in intervals:
+        study = revival_study(task, seeds, budget=dict(budget, mask_interval=interval),
+                              gamma=gamma, **settings)
+        runs = [run for run, _ in study.values()]
+        events = [e for _, found in study.values() for e in found]
+        total, warm, final = runs[0].config["steps"], budget["warmup_steps"], budget["final_steps"]
+        masking = sum(1 for t in range(warm + 1, total - final + 1)
+                      if t == total - final or t % interval == 0)
+        largest = tuple(float(np.abs(run.lam[~run.mask]).max()) if (~run.mask).any() else 0.0
+                        for run in runs)
+        kept = np.concatenate([np.abs(run.lam[run.mask]) for run in runs])
+        out[interval] = IntervalSummary(
+            interval=interval, masking_steps=masking,
+            runs_with_revival=sum(bool(found) for _, found in study.values()),
+            revivals=len(events), largest_masked_lam=largest,
+            median_kept_lam=float(np.median(kept)),
+            mean_accuracy=float(np.mean([run.test_accuracy for run in runs])))
     return out
 
 
