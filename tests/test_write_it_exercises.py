@@ -85,3 +85,14 @@ def test_the_notebooks_stub_waits(check, stub_result):
     """The notebooks' stubs (`return None  # your code`, or `...`) get "not yet", never a crash."""
     feedback = check(lambda *args: stub_result)
     assert not feedback and repr(feedback).startswith("Not answered yet")
+
+
+def test_cubic_budget_names_the_papers_appendix_a_as_printed():
+    def printed(t, T, b0, bT, ti, tf):  # Appendix A, literally: (t - t_i - t_f) in the cubic term
+        if t < ti:
+            return b0
+        if t < T - tf:
+            return int(bT + (b0 - bT) * (1 - (t - ti - tf) / (T - ti - tf)) ** 3)
+        return bT
+    feedback = ex.check_cubic_budget(printed)
+    assert not feedback and "Appendix A" in repr(feedback) and "(t - t_i)" in repr(feedback)

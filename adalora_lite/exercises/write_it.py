@@ -133,15 +133,32 @@ def check_top_b_mask(fn, b=2):
                           "instead, so a tie there keeps fewer than b; an argsort never does.")
 
 
+def _appendix_a_as_printed(t, T, b0, bT, t_i, t_f):
+    """The AdaLoRA paper's Appendix A schedule read literally (a typo, we think: see notebook 06)."""
+    if t < t_i:
+        return b0
+    if t < T - t_f:
+        return int(bT + (b0 - bT) * (1 - (t - t_i - t_f) / (T - t_i - t_f)) ** 3)
+    return bT
+
+
 def check_cubic_budget(fn, T=100, b0=48, bT=12, t_i=10, t_f=20):
     if fn is None:
         return unanswered("three phases: warm-up, the cubic decay, the final fine-tuning.")
     expected = [budget_schedule(t, total_steps=T, init_budget=b0, target_budget=bT,
                                 warmup_steps=t_i, final_steps=t_f) for t in range(T + 1)]
-    for t, want in enumerate(expected):
+    gots = []
+    for t in range(T + 1):
         got, error = _call(fn, t, T, b0, bT, t_i, t_f)
         if error is not None:
             return error
+        gots.append(got)
+    if gots != expected and gots == [_appendix_a_as_printed(t, T, b0, bT, t_i, t_f) for t in range(T + 1)]:
+        return Feedback(False, "You wrote the paper's Appendix A as printed, with (t - t_i - t_f) in the "
+                               f"cubic term: at t = {t_i} it gives more than b0 = {b0} "
+                               f"({gots[t_i]}): the budget would jump up just when it should start to fall. "
+                               "The authors' code and PEFT use (t - t_i), which falls from b0 to bT.")
+    for t, (want, got) in enumerate(zip(expected, gots)):
         if got != want:
             phase = ("the warm-up (t <= t_i)" if t <= t_i else "the final phase (t > T - t_f)"
                      if t > T - t_f else "the cubic decay")
