@@ -24,7 +24,7 @@ The design, and why:
   b(0) = 1.5 b(T) (PEFT's init_r 12 -> target_r 8) the initial rank is ceil(1.5 r): 2 / 3 / 6 at
   our budgets, so at budget 18 AdaLoRA can put at most 6 ranks on the planted matrices. The
   `*_wide` arms start from rank 12 (the planted rank of a matrix) and are not capped.
-- **Short runs** (200 steps, batch 16 x 24 tokens, every text seen once; AdamW lr 1e-2 with the
+- **Short runs** (150 steps, batch 16 x 24 tokens, every text seen once; AdamW lr 1e-2 with the
   course's warm-up/decay; the allocator's phases 20 % / 20 %, masking every 5 steps): about a minute
   on one core, so that 5 seeds x every arm x 3 budgets x 2 designs fit in the recording's time.
   Dropout is off (student in eval mode): the teacher is deterministic, the loss should be too.
@@ -40,8 +40,10 @@ and "random" (init ceil(1.5 r): the paper's ratio; the paper's score, a seeded r
 "adalora_wide", "random_wide", "sensitivity_wide" (I-bar alone), "magnitude_wide" (|lambda|)
 (initial rank 12).
 """
+import functools
 import math
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -70,7 +72,9 @@ ARMS = {
     "magnitude_wide": {"method": "adalora", "score": "magnitude", "init_r": WIDE_R},
     "svd": {"method": "svd"},
 }
-CONTROL_ARMS = ("lora", "adalora", "adalora_wide")
+CONTROL_ARMS = ("lora", "adalora", "adalora_wide", "random", "random_wide")
+RESULTS_FILE, SPECTRA_FILE = "planted_transformer.json", "tweet_update_spectra.json"
+RECORD_COMMAND = ".venv/bin/python benchmarks/planted_transformer.py --resume --workers 1"
 
 
 def config_for(arm, budget, seed, *, steps=200, batch_size=16, n_train=None):
@@ -91,16 +95,24 @@ def config_for(arm, budget, seed, *, steps=200, batch_size=16, n_train=None):
 
 
 # ------------------------------------------------------------------------------------ data
+@functools.lru_cache(maxsize=1)
+def _minilm():
+    """The frozen MiniLM and its tokenizer, loaded once per process (only read here)."""
+    from ..data import load_minilm
+
+    model, tokenizer = load_minilm()
+    return model.eval(), tokenizer
+
+
 def load_texts(n_train=3200, n_test=512, seq_len=SEQ_LEN):
     """(train ids, test ids) as (n, seq_len) LongTensors: 3-class tweets of at least `seq_len`
     tokens, truncated to it (so no padding, no attention mask); load_tweets' fixed split."""
     import torch
 
-    from ..data import load_minilm
     from ..data.tweets import SENTIMENTS, load_tweets
 
     split = load_tweets(classes=SENTIMENTS)
-    _, tokenizer = load_minilm()
+    tokenizer = _minilm()[1]
     out = []
     for texts, n in ((split.train_texts, n_train), (split.test_texts, n_test)):
         ids = [x[:seq_len] for x in tokenizer(list(texts), truncation=True, max_length=seq_len)["input_ids"]
@@ -116,10 +128,7 @@ def shared_hidden(ids, batch_size=256):
     teacher and student, computed once."""
     import torch
 
-    from ..data import load_minilm
-
-    model, _ = load_minilm()
-    model.eval()
+    model = _minilm()[0]
     with torch.no_grad():
         return torch.cat([model(input_ids=ids[k:k + batch_size], output_hidden_states=True)
                           .hidden_states[FIRST_ADAPTED] for k in range(0, len(ids), batch_size)])
@@ -130,10 +139,8 @@ def planted_updates(design, seed, strength=STRENGTH):
     orthonormal directions, each weighted strength * ||W||_2; drawn from `seed`."""
     import torch
 
-    from ..data import load_minilm
-
     ranks = DESIGNS[design] if isinstance(design, str) else dict(design)
-    model, _ = load_minilm()
+    model = _minilm()[0]
     gen = torch.Generator().manual_seed(1000 + seed)
     out = {}
     for name, k in ranks.items():
@@ -151,21 +158,13 @@ def teacher_targets(hidden, updates, batch_size=256):
 
     import torch
 
-    from ..data import load_minilm
-
-    model, _ = load_minilm()
-    layers = copy.deepcopy(model.encoder.layer[FIRST_ADAPTED:]).eval()
+    layers = copy.deepcopy(_minilm()[0].encoder.layer[FIRST_ADAPTED:]).eval()
     with torch.no_grad():
         for name, dW in updates.items():
             i, path = name.split(".", 2)[1:]
             layers[int(i) - FIRST_ADAPTED].get_submodule(path).weight += dW
         return torch.cat([TopLayers(layers)(hidden[k:k + batch_size]).last_hidden_state
                           for k in range(0, len(hidden), batch_size)])
-
-
-class _Out:
-    def __init__(self, loss, last_hidden_state):
-        self.loss, self.last_hidden_state = loss, last_hidden_state
 
 
 def TopLayers(layers):
@@ -182,7 +181,7 @@ def TopLayers(layers):
             for layer in self.layers:
                 hidden = layer(hidden)
             loss = None if labels is None else torch.nn.functional.mse_loss(hidden, labels)
-            return _Out(loss, hidden)
+            return SimpleNamespace(loss=loss, last_hidden_state=hidden)
 
     return _TopLayers(layers)
 
@@ -328,9 +327,24 @@ def run_key(run):
     return (run["design"], run["arm"], run["budget"], run["seed"])
 
 
-def record_run(design, arm, budget, seed, data, *, steps=200):
+def load_recording(path=None):
+    """(meta, runs) of the recording (default: the one shipped in `adalora_lite.results`)."""
+    from .. import results
+
+    return results.load_runs(RESULTS_FILE, path, how=RECORD_COMMAND)
+
+
+def load_spectra(path=None):
+    """The full fine-tunes' update spectra: {"meta", "tasks", "planted"}."""
+    from .. import results
+
+    return results.read(SPECTRA_FILE, path, how=RECORD_COMMAND)
+
+
+def record_run(design, arm, budget, seed, data, *, steps=200, batch_size=16):
     """One planned run as the recording stores it."""
-    config = config_for(arm, budget, seed, steps=steps, n_train=len(data["train_hidden"]))
+    config = config_for(arm, budget, seed, steps=steps, batch_size=batch_size,
+                        n_train=len(data["train_hidden"]))
     out = distill(config, data)
     return {"design": design, "arm": arm, "budget": budget, "seed": seed, **out,
             "relative_loss": out["loss"] / out["start_loss"],
@@ -338,45 +352,18 @@ def record_run(design, arm, budget, seed, data, *, steps=200):
             "init_r": config.init_r, "method": config.method, "score": config.score}
 
 
+def live_data(steps=60, batch_size=8, *, design="heterogeneous", seed=0):
+    """The data of a small live version (`steps` x `batch_size` training texts, 128 held-out, the
+    same teacher), made once; then `record_run(design, arm, budget, seed, data, steps=steps,
+    batch_size=batch_size)` takes seconds."""
+    return make_data(design, seed, load_texts(n_train=steps * batch_size, n_test=128))
+
+
 
 # ------------------------------------------------------------------- why the tweets are flat
-def update_spectra(classes, *, n_train=2000, steps=125, batch_size=16, max_length=32, lr=5e-5, seed=0,
-                   keep=64):
-    """Fully fine-tune MiniLM (every weight, a new head) on a tweet task, the miniature's split
-    (n_train tweets, split seed 0, 1 epoch at batch 16, 32 tokens), with the course's
-    `train_step`; then per adapted matrix the singular values of its update W_after - W_before.
-    Returns {"accuracy", "steps", "matrices": {name: {"energy": ||dW||_F^2, "r90": rank holding
-    90 % of it, "singular_values": the top `keep`}}}."""
-    import torch
-
-    from ..data import MINILM_TARGETS, load_minilm
-    from ..data.tweets import load_tweets
-    from .transformer import batch_order, collate, encode, evaluate, train_step, warmup_linear
-
-    split = load_tweets(classes=classes, n_train=n_train, seed=0)
-    torch.manual_seed(seed)
-    model, tokenizer = load_minilm(num_labels=len(classes))
-    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
-             and any(n.endswith("." + t) for t in MINILM_TARGETS) and ".layer." in n]
-    before = {n: model.get_submodule(n).weight.detach().clone() for n in names}
-    ids = encode(tokenizer, split.train_texts, max_length)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps))
-    labels = torch.as_tensor(split.train_labels)
-    model.train()
-    for step, idx in enumerate(batch_order(len(ids), batch_size, steps, np.random.default_rng(seed)), 1):
-        train_step(model, collate([ids[i] for i in idx]), labels[idx], optimizer, step=step, scheduler=scheduler)
-    accuracy = evaluate(model, encode(tokenizer, split.test_texts, max_length), split.test_labels)
-    out = {}
-    for n in names:
-        s = torch.linalg.svdvals(model.get_submodule(n).weight.detach() - before[n]).numpy()
-        out[short_name(n)] = {"energy": float((s ** 2).sum()), "r90": energy_rank(s),
-                              "singular_values": [float(f"{x:.4g}") for x in s[:keep]]}
-    return {"accuracy": accuracy, "steps": steps, "lr": lr, "matrices": out}
-
-
 def planted_spectra(design, seed=0):
-    """The same summary for a planted dW* (exact: r90 of k equal directions is ceil(0.9 k))."""
+    """Per planted matrix: the energy ||dW*||_F^2 and the rank holding 90 % of it (the summary
+    `benchmarks/planted_transformer.py` records for the full fine-tunes of the tweet tasks)."""
     import torch
 
     out = {}
