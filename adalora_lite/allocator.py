@@ -3,8 +3,9 @@
 Call `update(step)` once per training step, after `optimizer.step()` and before `zero_grad()`:
 the importance of an entry is |w * grad| with the weight *after* the step and the gradient that
 produced it (the order of the authors' code and of PEFT's `update_and_allocate`: ORDERS[0]).
-The paper's Algorithm 1 (ORDERS[1]) scores *before* the step, w(t) with its own gradient, and masks
-the updated lambdas: call `update(step)` before `optimizer.step()` and `reapply_mask()` after it
+The paper's Algorithm 1 (ORDERS[1]) scores *before* the step, w(t) with its own gradient (lines
+4-6), and masks the updated lambdas with those scores, lambda(t+1) = T(lambda(t) - eta grad, S(t))
+(line 8, eq. (6)): call `update(step)` before `optimizer.step()` and `reapply_mask()` after it
 (`reference.train_step(order="paper")` and `nn.train_step(order="paper")` do). Per step:
 
     step <  final_start   update the EMAs; mask to b(step) when the schedule says so
@@ -33,11 +34,17 @@ of the paper's Prune LoRA, which gives no formula for it).
 
 `score` chooses S_i (the paper's Table 4 ablations; SCORES[0] is AdaLoRA):
 
-    "importance"   eq. (7) with s(w) = Ibar(w) * Ubar(w), eq. (8): the paper, the authors' code, PEFT
+    "importance"   eq. (7) with s(w) = Ibar(w) * Ubar(w), eq. (11) (Ibar eq. (9), Ubar eq. (10), both
+                   EMAs of the sensitivity I(w) = |w * dL/dw|, eq. (8)): the paper, the authors'
+                   code, PEFT
     "sensitivity"  eq. (7) with s(w) = Ibar(w): the smoothed sensitivity alone (Table 4, s = I)
     "magnitude"    S_i = |lambda_i| (Table 4), the SVD-form only
     "random"       a seeded random score per triplet, drawn once: which triplets survive is chance,
                    and the masks stay nested as budgets shrink (our control, not in the paper)
+
+Equation numbers are those of the ICLR 2023 paper: (3) Delta = P Lambda Q, (4) R(P, Q), (6) the
+masking operator T, (7) the triplet score S_i, (8) I, (9) Ibar, (10) Ubar, (11) s = Ibar * Ubar. (The
+arXiv HTML rendering numbers (6)-(11) as (8)-(13).)
 
 With masking=False the allocator only scores (the EMAs and `triplet_scores()` every step, the
 schedule's phases ignored) and never calls apply_mask: to watch the scores of a run it must not

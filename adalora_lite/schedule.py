@@ -9,6 +9,17 @@ Three phases, exactly as PEFT's AdaLoRA (`peft.tuners.adalora.RankAllocator.budg
 
 with final_start = total_steps - final_steps. At step == final_start the cubic term is exactly 0,
 so the budget reaches the target there and that allocation is the one kept to the end.
+
+Whose formula. The cubic branch is the authors' code's and PEFT's:
+
+    b(t) = b(T) + (b(0) - b(T)) * (1 - (t - t_i) / (T - t_i - t_f))^3,   truncated by int()
+
+(github.com/QingruZhang/AdaLoRA at d10f5eb, loralib/loralib/adalora.py, `schedule_threshold`;
+PEFT, src/peft/tuners/adalora/layer.py, `RankAllocator.budget_schedule`). The paper's Appendix A
+prints the middle branch as b(T) + (b(0) - b(T)) (1 - (t - t_i - t_f) / (T - t_i - t_f))^3 for
+t_i <= t < T - t_f, which does not start at b(0) at t = t_i nor reach b(T) at t = T - t_f: it
+reads like a typo for (t - t_i), and every implementation runs the (t - t_i) form. The paper
+also writes the warm-up as 0 <= t < t_i; the code (and this module) keep b(0) through t = t_i.
 """
 from dataclasses import dataclass
 

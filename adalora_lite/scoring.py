@@ -23,7 +23,8 @@ def namespace(x):
 
 
 def sensitivity(weight, grad):
-    """I(w) = |w * dL/dw|: the first-order estimate of the loss change if w were set to 0."""
+    """I(w) = |w * dL/dw| (the paper's eq. (8)): the first-order estimate of the loss change if w
+    were set to 0."""
     return abs(weight * grad)
 
 
@@ -39,7 +40,7 @@ def smooth(ema, uncertainty, sensitivity_now, *, beta1, beta2):
 
 
 def entry_score(ema, uncertainty):
-    """s(w) = Ibar(w) * Ubar(w): smoothed sensitivity times its uncertainty."""
+    """s(w) = Ibar(w) * Ubar(w) (the paper's eq. (11)): smoothed sensitivity times its uncertainty."""
     return ema * uncertainty
 
 

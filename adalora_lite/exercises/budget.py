@@ -7,6 +7,10 @@ when right, and its text (what the notebook shows) says why, or what to look at 
     check_kept_parameters(answer, budget=12, ...)    trainable parameters left after pruning
     check_final_ranks(answer, target_budget=8)       AdaLoRA's final rank per layer on the
                                                      planted-rank task, read off the dashboard
+
+The schedule is the one the authors' code and PEFT run, progress = (t - t_i) / (T - t_i - t_f);
+the paper's Appendix A prints (t - t_i - t_f) in the numerator, which reads like a typo (see
+adalora_lite.schedule).
 """
 import math
 

@@ -36,9 +36,11 @@ def top_b_mask(scores, b):
 
 
 def cubic_budget(t, T, b0, bT, t_i, t_f):
-    """b(t) of the paper's cubic budget schedule: b0 for the t_i warm-up steps, then a cubic decay
-    to bT, reached at t = T - t_f and kept to the end. int() truncates, as the authors' code and
-    PEFT do (the paper writes no rounding)."""
+    """b(t) of the cubic budget schedule (§3.3) in the form the authors' code and PEFT run: b0 for
+    the t_i warm-up steps, then bT + (b0 - bT) (1 - (t - t_i) / (T - t_i - t_f))^3, reaching bT at
+    t = T - t_f and kept to the end. int() truncates, as the authors' code and PEFT do (the paper
+    writes no rounding). The paper's Appendix A prints (t - t_i - t_f) where the code has (t - t_i),
+    which reads like a typo (see adalora_lite.schedule)."""
     if t <= t_i:
         return b0
     if t > T - t_f:

@@ -1,16 +1,17 @@
 """Notebook 07: fine-tune MiniLM on a text classification split: uniform LoRA, AdaLoRA, or a linear probe.
 
-One loop for the three methods, so that they differ only where the methods differ:
+One loop for every method, so that they differ only where the methods differ:
 
-    lora      LoRALinear (rank r) on the 36 attention/FFN matrices + a new classifier head
+    lora      LoRALinear (rank r) on the 36 attention/FFN matrices (6 layers x 6) + a new classifier head
     adalora   SVDLinear (rank init_r) on the same matrices + the head; a RankAllocator shrinks the
               total rank from 36 * init_r to the budget 36 * r; loss + gamma * orthogonality
     probe     frozen encoder, only the head is trained: the floor every adapter must beat
-    svd       SVDLinear (rank r) with the regularizer and no allocator: the SVD form, unpruned
-              (the paper's "SVD-LoRA", Table 5; keeping gamma there is our choice, so that the
-              arm differs from AdaLoRA by the pruning alone)
+    svd       SVDLinear (rank r) with the regularizer and no allocator: the SVD form, unpruned.
+              The paper's "SVD-LoRA" (§4.4, Table 5): "fine-tuning only with the proposed
+              SVD-based adaptation in (3) and (4)", (4) being the orthogonality regularizer, so
+              it keeps gamma and differs from AdaLoRA by the pruning alone
     prune_lora  PrunableLoRALinear (init_r doublets) pruned to 36 * r by the allocator: the
-              paper's "Prune LoRA" (Table 4)
+              paper's "Prune LoRA" (§3.1, §4.4, Table 4)
 
 `placement` adapts a subset of the 36 matrices (the paper's Fig. 1): "attention", "ffn", the
 "bottom" 3 layers or the "top" 3; `score` picks the allocator's S_i (`allocator.SCORES`).
@@ -18,6 +19,14 @@ One loop for the three methods, so that they differ only where the methods diffe
 "Matched budget" follows the paper: LoRA's rank r on every matrix and AdaLoRA's *final* budget
 spend the same total rank (36 * r triplets); AdaLoRA starts from init_r = 1.5 r per matrix and
 prunes down to it. `FinetuneResult` records both parameter counts (trained, and kept at the end).
+
+How much higher to start: §4.1 sets "b(0) as 1.5 times of b(T)" (so does §3.3, "e.g."), which is
+our default (init_r 6 for r 4). Appendix C.1 instead picks the initial rank "from {4, 6, 12} for the
+final average rank {2, 4, 8}": 2x at the smallest budget, 1.5x at the others; the authors' GLUE
+scripts (github.com/QingruZhang/AdaLoRA, NLU/scripts at d10f5eb) run `--lora_r 2 --target_rank 1`
+(2x) or `--lora_r 3 --target_rank 1` (3x, MNLI and CoLA). Which matrices: §3.2 lists five per layer
+(W_q, W_k, W_v, W_f1, W_f2); the authors' scripts adapt six,
+`--lora_module query,key,value,intermediate,layer.output,attention.output` (W_o too), as we do here.
 
 The training step, in the order AdaLoRA needs (see `train_step`):
 
@@ -54,9 +63,9 @@ PLACEMENTS = ("all", "attention", "ffn", "bottom", "top")
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    method: str = "adalora"          # "probe" | "lora" | "adalora"
+    method: str = "adalora"          # one of METHODS
     r: int = 4                       # LoRA rank; AdaLoRA's target *average* rank (budget 36 r)
-    init_r: int = 6                  # AdaLoRA's initial rank per matrix (the paper uses 1.5 r)
+    init_r: int = 6                  # AdaLoRA's initial rank per matrix: 1.5 r, as §4.1 (see above)
     scale: float = 2.0               # alpha / r for both adapters
     epochs: float = 2.0              # passes over the training set (a fraction is allowed)
     batch_size: int = 32
@@ -379,9 +388,9 @@ def mean_ranks(rank_dicts):
 
 
 def allocation_summary(ranks):
-    """Where the rank went, in the two terms of the paper's finding (seed 002: feed-forward
-    matrices and top layers matter more): mean rank per FFN vs attention matrix, and per matrix
-    in the top vs the bottom half of the layers."""
+    """Where the rank went, in the two terms of the paper's finding (§4.4, Fig. 3: "AdaLoRA always
+    prefers to allocating more budget to FFNs and top layers"): mean rank per FFN vs attention
+    matrix, and per matrix in the top vs the bottom half of the layers."""
     grid, labels, layers = rank_grid(ranks)
     ffn = [labels.index(k) for k in FFN]
     attention = [i for i in range(len(labels)) if i not in ffn]

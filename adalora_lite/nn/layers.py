@@ -111,9 +111,15 @@ class PrunableLoRALinear(LoRALinear):
     """LoRALinear whose r doublets (B's column i, A's row i) a RankAllocator can mask: the paper's
     "Prune LoRA" (Table 4), structured pruning of LoRA with AdaLoRA's importance scores.
 
-    A masked doublet is switched off in the forward pass (B, A kept), just as a masked triplet
-    keeps P_i and Q_i while lambda_i = 0: its gradients are then zero, so its score decays. (Ours:
-    the paper does not say how its pruned doublets are removed.)
+    The paper prunes a doublet by zeroing it: "we have to prune all of its elements. It makes
+    scarcely possible to reactivate the pruned doublets as their entries are all zeroed out and not
+    trained" (§3.1); "the doublets are zeroed out entirely, raising the barrier to reactivate them"
+    (§4.4). Here a masked doublet is switched off in the forward pass instead: its gradients are
+    zero, so it is not trained (an optimizer's momentum aside) and its score decays, as in the
+    paper, but its entries B_*i and A_i* are *kept*, not zeroed, so a doublet the allocator picks
+    again returns with its old values. That is our departure from the paper (chosen to mirror a
+    masked triplet, which keeps P_i and Q_i while lambda_i = 0); the doublet score is ours too
+    (see adalora_lite.allocator).
     """
 
     def __init__(self, base, *, r, alpha):

@@ -2,8 +2,17 @@
 
     logits = L_last(tanh(... tanh(L_0(x))))      every L_k an adapter around frozen weights
 
-`train_step` is one iteration of the paper's Algorithm 1: forward, backward, the orthogonality
-regularizer, an SGD step on the adapters, then the allocator (importance, budget, masking).
+`train_step` is one training step: forward, backward, the orthogonality regularizer, an SGD step on
+the adapters, and the allocator (importance, budget, masking). Where the allocator runs is `order`:
+
+    order="peft" (the default)  after the SGD step, as the authors' code (trainer.py calls
+                                `update_and_mask` after `optimizer.step()`) and PEFT
+                                (`update_and_allocate`) do: |w * grad| pairs the updated w with
+                                the gradient that produced it. Not the paper's Algorithm 1.
+    order="paper"               one iteration of the paper's Algorithm 1: the scores S(t) from
+                                w(t) and its own gradient before the step (lines 4-6), then the
+                                step, then the mask again, lambda(t+1) = T(lambda(t) - eta grad, S(t))
+                                (line 8, eq. (6)).
 """
 import numpy as np
 

@@ -228,14 +228,15 @@ def _ours(row):
 
 
 def paper_vs_us_table(rows):
-    """The paper's findings (seed 002's numbers) next to ours: paired difference ± SE, verdict."""
+    """The paper's findings (its tables' cells, or its words for a figure) next to ours: paired
+    difference ± SE, verdict."""
     lines, current = [], None
     for row in rows:
         finding = row["finding"]
         if finding is not current:
             current = finding
             lines += ["", f"{finding.source}: {finding.claim}"]
-            lines += textwrap.wrap(f"paper (seed 002): {finding.paper_summary()}", width=100,
+            lines += textwrap.wrap(f"paper: {finding.paper_summary()}", width=100,
                                    initial_indent="  ", subsequent_indent="    ")
         lines.append(f"  ours, {row['task']:<12}{_label(row['more'], row['less']):<30}{_ours(row):<52} "
                      f"-> {row['verdict']}")
