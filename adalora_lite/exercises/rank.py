@@ -3,9 +3,9 @@
 Each checker takes the student's answer (None while unanswered) and returns a Feedback: truthy
 when right, and its text (what the notebook shows) says why, or what to look at again.
 
-    check_tail_error(s, r, answer)          Frobenius error of the best rank-r approximation
-    check_breakeven_rank(d, k, answer)      largest r at which (d + k) r still saves parameters
-    check_rank_for_budget(d, k, fraction, answer)   largest r whose factors hold <= fraction of d k
+    check_tail_error(sigma, r, answer)          Frobenius error of the best rank-r approximation
+    check_breakeven_rank(d_out, d_in, answer)      largest r at which (d_out + d_in) r still saves parameters
+    check_rank_for_budget(d_out, d_in, fraction, answer)   largest r whose factors hold <= fraction of d_out d_in
     check_rank_for_error(approx, target, answer)   smallest r with relative error <= target
 """
 import math
@@ -17,85 +17,85 @@ from ..labs.rank import (LowRankApprox, breakeven_rank, energy_rank, full_param_
 from .feedback import Feedback, agrees, as_number, not_a_number, unanswered
 
 
-def check_tail_error(s, r, answer, *, rel_tol=1e-3):
-    """||W - W_r||_F for the best rank-r approximation of a matrix with singular values s."""
+def check_tail_error(sigma, r, answer, *, rel_tol=1e-3):
+    """||W - W_r||_F for the best rank-r approximation of a matrix with singular values sigma."""
     if answer is None:
         return unanswered("Eckart-Young says the error is made of the singular values you drop.")
     value = as_number(answer)
     if value is None:
         return not_a_number(answer)
-    s = [float(x) for x in s]
-    expected = tail_error(s, r)
+    sigma = [float(x) for x in sigma]
+    expected = tail_error(sigma, r)
     if agrees(value, expected, rel_tol=rel_tol):
-        return Feedback(True, f"Right: sqrt({' + '.join(f'{x:g}^2' for x in s[r:])}) = "
+        return Feedback(True, f"Right: sqrt({' + '.join(f'{x:g}^2' for x in sigma[r:])}) = "
                               f"{expected:.4g}, without ever forming W.")
-    if math.isclose(value, sum(s[r:]), rel_tol=rel_tol):
+    if math.isclose(value, sum(sigma[r:]), rel_tol=rel_tol):
         return Feedback(False, "Close: you added the dropped singular values. The Frobenius error "
                                "adds their squares, then takes the square root.")
-    if math.isclose(value, sum(x * x for x in s[r:]), rel_tol=rel_tol):
+    if math.isclose(value, sum(x * x for x in sigma[r:]), rel_tol=rel_tol):
         return Feedback(False, "Almost: that is the squared error. Take the square root.")
-    if r < len(s) and math.isclose(value, s[r], rel_tol=rel_tol):
+    if r < len(sigma) and math.isclose(value, sigma[r], rel_tol=rel_tol):
         return Feedback(False, "That is the spectral-norm error (the largest dropped singular "
                                "value). The question asks for the Frobenius norm.")
     return Feedback(False, f"Not quite ({value:.4g}). Keep the {r} largest singular values; the "
                            "error comes from the others only.")
 
 
-def check_breakeven_rank(d, k, answer):
-    """The largest integer r with (d + k) r < d k for a (d, k) matrix."""
+def check_breakeven_rank(d_out, d_in, answer):
+    """The largest integer r with (d_out + d_in) r < d_out d_in for a (d_out, d_in) matrix."""
     if answer is None:
-        return unanswered("solve (d + k) r < d k for the largest whole number r.")
+        return unanswered("solve (d_out + d_in) r < d_out d_in for the largest whole number r.")
     value = as_number(answer)
     if value is None:
         return not_a_number(answer)
-    expected = breakeven_rank(d, k)
-    full = full_param_count(d, k)
+    expected = breakeven_rank(d_out, d_in)
+    full = full_param_count(d_out, d_in)
     if value == expected:
-        return Feedback(True, f"Right: r = {expected} stores {lowrank_param_count(d, k, expected):,} "
+        return Feedback(True, f"Right: r = {expected} stores {lowrank_param_count(d_out, d_in, expected):,} "
                               f"numbers < {full:,}; r = {expected + 1} would store "
-                              f"{lowrank_param_count(d, k, expected + 1):,}. LoRA's r = 8 is far below.")
+                              f"{lowrank_param_count(d_out, d_in, expected + 1):,}. LoRA's r = 8 is far below.")
     if value != int(value):
-        return Feedback(False, "A rank is a whole number: round d k / (d + k) the right way.")
+        return Feedback(False, "A rank is a whole number: round d_out d_in / (d_out + d_in) the right way.")
     if value > expected:
         return Feedback(False, f"At r = {int(value)} the factors hold "
-                               f"{lowrank_param_count(d, k, int(value)):,} numbers, not fewer than "
-                               f"d k = {full:,}.")
+                               f"{lowrank_param_count(d_out, d_in, int(value)):,} numbers, not fewer than "
+                               f"d_out d_in = {full:,}.")
     return Feedback(False, f"r = {int(value)} does save parameters, but a larger r still does too.")
 
 
-def check_rank_for_budget(d, k, fraction, answer):
-    """The largest integer r with (d + k) r <= fraction * d k: LoRA's factors for a (d, k) matrix
+def check_rank_for_budget(d_out, d_in, fraction, answer):
+    """The largest integer r with (d_out + d_in) r <= fraction * d_out d_in: LoRA's factors for a (d_out, d_in) matrix
     within a parameter budget given as a fraction of the full matrix."""
     if answer is None:
-        return unanswered(f"the factors hold (d + k) r numbers; solve (d + k) r <= {fraction:g} d k "
+        return unanswered(f"the factors hold (d_out + d_in) r numbers; solve (d_out + d_in) r <= {fraction:g} d_out d_in "
                           "for the largest whole number r.")
     value = as_number(answer)
     if value is None:
         return not_a_number(answer)
-    full = full_param_count(d, k)
-    expected = int(math.floor(fraction * full / (d + k) * (1 + 1e-12)))
+    full = full_param_count(d_out, d_in)
+    expected = int(math.floor(fraction * full / (d_out + d_in) * (1 + 1e-12)))
     if value != int(value):
-        return Feedback(False, f"A rank is a whole number: {fraction:g} d k / (d + k) = "
-                               f"{fraction * full / (d + k):.2f} is not one. Which way must you round "
+        return Feedback(False, f"A rank is a whole number: {fraction:g} d_out d_in / (d_out + d_in) = "
+                               f"{fraction * full / (d_out + d_in):.2f} is not one. Which way must you round "
                                "so the factors stay within the budget?")
     r = int(value)
     if r == expected:
-        share = lowrank_param_count(d, k, r) / full
-        return Feedback(True, f"Right: r = {r} stores {lowrank_param_count(d, k, r):,} numbers "
+        share = lowrank_param_count(d_out, d_in, r) / full
+        return Feedback(True, f"Right: r = {r} stores {lowrank_param_count(d_out, d_in, r):,} numbers "
                               f"({share:.3%} of {full:,}); r = {r + 1} would store "
-                              f"{lowrank_param_count(d, k, r + 1):,} "
-                              f"({lowrank_param_count(d, k, r + 1) / full:.3%}). The bigger the matrix, "
+                              f"{lowrank_param_count(d_out, d_in, r + 1):,} "
+                              f"({lowrank_param_count(d_out, d_in, r + 1) / full:.3%}). The bigger the matrix, "
                               "the larger the rank a fixed fraction buys.")
-    if r == breakeven_rank(d, k):
+    if r == breakeven_rank(d_out, d_in):
         return Feedback(False, f"r = {r} is the break-even rank, where the factors are just under "
                                f"100% of W. The question asks for {fraction:.0%} of it.")
     if r < 1:
         return Feedback(False, "A LoRA rank is at least 1.")
-    share = lowrank_param_count(d, k, r) / full
+    share = lowrank_param_count(d_out, d_in, r) / full
     if r > expected:
-        return Feedback(False, f"At r = {r} the factors hold {lowrank_param_count(d, k, r):,} numbers, "
-                               f"{share:.3%} of d k: over the {fraction:.0%} budget.")
-    return Feedback(False, f"r = {r} fits ({share:.3%} of d k), but a larger rank still does.")
+        return Feedback(False, f"At r = {r} the factors hold {lowrank_param_count(d_out, d_in, r):,} numbers, "
+                               f"{share:.3%} of d_out d_in: over the {fraction:.0%} budget.")
+    return Feedback(False, f"r = {r} fits ({share:.3%} of d_out d_in), but a larger rank still does.")
 
 
 def check_rank_for_error(approx, target, answer):
@@ -104,7 +104,7 @@ def check_rank_for_error(approx, target, answer):
     approx: a LowRankApprox (one SVD of the matrix in question)."""
     if answer is None:
         return unanswered("move the slider, or read it off the spectrum: the relative error is "
-                          "sqrt(sum of dropped s_i^2 / sum of all s_i^2).")
+                          "sqrt(sum of dropped sigma_i^2 / sum of all sigma_i^2).")
     value = as_number(answer)
     if value is None:
         return not_a_number(answer)

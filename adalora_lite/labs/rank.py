@@ -1,23 +1,23 @@
 """Rank, the SVD and the best rank-r approximation (Eckart-Young), in NumPy.
 
-For a matrix W (d, k) with SVD  W = U diag(s) V^T  (s sorted, largest first):
+For a matrix W (d_out, d_in) with SVD  W = U diag(sigma) V^T  (sigma sorted, largest first):
 
-    best_rank_r(W, r)           U_r diag(s_r) V_r^T: the closest rank-r matrix to W in the
+    best_rank_r(W, r)           U_r diag(sigma_r) V_r^T: the closest rank-r matrix to W in the
                                 Frobenius and in the spectral norm (Eckart-Young-Mirsky)
-    tail_error(s, r)            that closest distance, read off the spectrum alone:
-                                sqrt(s_{r+1}^2 + ... + s_n^2) (Frobenius) or s_{r+1} (spectral)
+    tail_error(sigma, r)            that closest distance, read off the spectrum alone:
+                                sqrt(sigma_{r+1}^2 + ... + sigma_n^2) (Frobenius) or sigma_{r+1} (spectral)
     LowRankApprox(W)            one SVD, then any rank r: approx(r), error(r), relative_error(r)
-    numerical_rank(s)           how many singular values are above round-off
-    entropy_effective_rank(s)   Roy & Vetterli (2007): exp of the entropy of s / sum(s)
-    stable_rank(s)              ||W||_F^2 / ||W||_2^2 = sum(s^2) / s_1^2
-    energy_rank(s, fraction)    smallest r that keeps `fraction` of sum(s^2)
-    lowrank_param_count(d,k,r)  (d + k) r: the numbers in B (d, r) and A (r, k), W_r = B A
+    numerical_rank(sigma)           how many singular values are above round-off
+    entropy_effective_rank(sigma)   Roy & Vetterli (2007): exp of the entropy of sigma / sum(sigma)
+    stable_rank(sigma)              ||W||_F^2 / ||W||_2^2 = sum(sigma^2) / sigma_1^2
+    energy_rank(sigma, fraction)    smallest r that keeps `fraction` of sum(sigma^2)
+    lowrank_param_count(d_out, d_in, r)  (d_out + d_in) r: the numbers in B (d_out, r) and A (r, d_in), W_r = B A
     adapter_param_count(d_out, d_in, r, adapter)   the same for a LoRA doublet B A, and
                                 (d_out + d_in + 1) r for an SVD triplet P diag(lam) Q
-    full_param_count(d, k)      d k
-    breakeven_rank(d, k)        the largest r for which (d + k) r < d k
+    full_param_count(d_out, d_in)      d_out d_in
+    breakeven_rank(d_out, d_in)        the largest r for which (d_out + d_in) r < d_out d_in
 
-Conventions: a matrix is (d, k) = (rows, columns); spectra are 1-D arrays sorted descending, as
+Conventions: a matrix is (d_out, d_in) = (rows, columns); spectra are 1-D arrays sorted descending, as
 `np.linalg.svd` returns them.
 """
 import numpy as np
@@ -32,21 +32,21 @@ def _check_rank(r, n):
     if int(r) != r or r < 0:
         raise ValueError(f"rank r must be a non-negative integer, got {r!r}")
     if r > n:
-        raise ValueError(f"rank r={r} exceeds min(d, k)={n}")
+        raise ValueError(f"rank r={r} exceeds min(d_out, d_in)={n}")
     return int(r)
 
 
-def _spectrum(s):
-    s = np.asarray(s, dtype=np.float64)
-    if s.ndim != 1:
-        raise ValueError(f"expected a 1-D array of singular values, got shape {s.shape}")
-    if np.any(s < 0) or np.any(np.diff(s) > 1e-12 * max(1.0, float(s[0]) if s.size else 1.0)):
+def _spectrum(sigma):
+    sigma = np.asarray(sigma, dtype=np.float64)
+    if sigma.ndim != 1:
+        raise ValueError(f"expected a 1-D array of singular values, got shape {sigma.shape}")
+    if np.any(sigma < 0) or np.any(np.diff(sigma) > 1e-12 * max(1.0, float(sigma[0]) if sigma.size else 1.0)):
         raise ValueError("singular values must be non-negative and sorted in descending order")
-    return s
+    return sigma
 
 
 def singular_values(W):
-    """The singular values of W (d, k), largest first: min(d, k) of them."""
+    """The singular values of W (d_out, d_in), largest first: min(d_out, d_in) of them."""
     return np.linalg.svd(np.asarray(W, dtype=np.float64), compute_uv=False)
 
 
@@ -55,31 +55,31 @@ def best_rank_r(W, r):
     return LowRankApprox(W).approx(r)
 
 
-def tail_error(s, r, norm="fro"):
-    """||W - W_r|| for the best rank-r W_r, from the singular values s of W alone.
+def tail_error(sigma, r, norm="fro"):
+    """||W - W_r|| for the best rank-r W_r, from the singular values sigma of W alone.
 
-    norm="fro": sqrt(sum_{i > r} s_i^2); norm=2 (spectral): s_{r+1}, or 0 when r = len(s).
+    norm="fro": sqrt(sum_{i > r} sigma_i^2); norm=2 (spectral): sigma_{r+1}, or 0 when r = len(sigma).
     """
-    s = _spectrum(s)
-    r = _check_rank(r, len(s))
+    sigma = _spectrum(sigma)
+    r = _check_rank(r, len(sigma))
     if norm == "fro":
-        return float(np.sqrt(np.sum(s[r:] ** 2)))
+        return float(np.sqrt(np.sum(sigma[r:] ** 2)))
     if norm == 2:
-        return float(s[r]) if r < len(s) else 0.0
+        return float(sigma[r]) if r < len(sigma) else 0.0
     raise ValueError(f"norm must be 'fro' or 2, got {norm!r}")
 
 
-def relative_tail_error(s, r):
-    """||W - W_r||_F / ||W||_F = sqrt(sum_{i>r} s_i^2 / sum_i s_i^2)."""
-    s = _spectrum(s)
-    total = np.sum(s ** 2)
-    return float(np.sqrt(np.sum(s[_check_rank(r, len(s)):] ** 2) / total)) if total > 0 else 0.0
+def relative_tail_error(sigma, r):
+    """||W - W_r||_F / ||W||_F = sqrt(sum_{i>r} sigma_i^2 / sum_i sigma_i^2)."""
+    sigma = _spectrum(sigma)
+    total = np.sum(sigma ** 2)
+    return float(np.sqrt(np.sum(sigma[_check_rank(r, len(sigma)):] ** 2) / total)) if total > 0 else 0.0
 
 
 class LowRankApprox:
-    """One SVD of W (d, k), then the best rank-r approximation for any r at the cost of a product.
+    """One SVD of W (d_out, d_in), then the best rank-r approximation for any r at the cost of a product.
 
-    Attributes: U (d, n), s (n,), Vt (n, k) with n = min(d, k); shape (d, k).
+    Attributes: U (d_out, n), sigma (n,), Vt (n, d_in) with n = min(d_out, d_in); shape (d_out, d_in).
     """
 
     def __init__(self, W):
@@ -88,16 +88,21 @@ class LowRankApprox:
             raise ValueError(f"expected a matrix, got shape {W.shape}")
         self.W = W
         self.shape = W.shape
-        self.U, self.s, self.Vt = np.linalg.svd(W, full_matrices=False)
-        self.n = len(self.s)
+        self.U, self.sigma, self.Vt = np.linalg.svd(W, full_matrices=False)
+        self.n = len(self.sigma)
+
+    @property
+    def s(self):
+        """The singular values (an alias of `sigma`, kept for older code)."""
+        return self.sigma
 
     def factors(self, r):
-        """B (d, r) = U_r diag(s_r) and A (r, k) = V_r^T, so that B @ A is the rank-r approximation."""
+        """B (d_out, r) = U_r diag(sigma_r) and A (r, d_in) = V_r^T, so that B @ A is the rank-r approximation."""
         r = _check_rank(r, self.n)
-        return self.U[:, :r] * self.s[:r], self.Vt[:r]
+        return self.U[:, :r] * self.sigma[:r], self.Vt[:r]
 
     def approx(self, r):
-        """W_r (d, k), the closest rank-r matrix to W."""
+        """W_r (d_out, d_in), the closest rank-r matrix to W."""
         B, A = self.factors(r)
         return B @ A
 
@@ -110,17 +115,17 @@ class LowRankApprox:
         return self.error(r) / float(np.linalg.norm(self.W))
 
     def energy(self, r):
-        """The fraction of ||W||_F^2 kept at rank r: sum_{i<=r} s_i^2 / sum_i s_i^2."""
+        """The fraction of ||W||_F^2 kept at rank r: sum_{i<=r} sigma_i^2 / sum_i sigma_i^2."""
         r = _check_rank(r, self.n)
-        return float(np.sum(self.s[:r] ** 2) / np.sum(self.s ** 2))
+        return float(np.sum(self.sigma[:r] ** 2) / np.sum(self.sigma ** 2))
 
     def param_count(self, r):
-        """(d + k) r, the numbers stored in B and A."""
+        """(d_out + d_in) r, the numbers stored in B and A."""
         return lowrank_param_count(*self.shape, r)
 
 
 def random_rank_r_error(W, r, rng=None):
-    """||W - Q Q^T W||_F for a random r-dimensional column space Q (d, r): a rank-r
+    """||W - Q Q^T W||_F for a random r-dimensional column space Q (d_out, r): a rank-r
     approximation that ignores the SVD, to compare against Eckart-Young's optimum."""
     W = np.asarray(W, dtype=np.float64)
     r = _check_rank(r, min(W.shape))
@@ -129,54 +134,54 @@ def random_rank_r_error(W, r, rng=None):
     return float(np.linalg.norm(W - Q @ (Q.T @ W)))
 
 
-def numerical_rank(s, tol=None):
+def numerical_rank(sigma, tol=None):
     """How many singular values exceed `tol` (default: NumPy's matrix_rank tolerance,
-    s_1 * max(d, k) * machine epsilon, with max(d, k) taken as len(s) here unless given)."""
-    s = _spectrum(s)
-    if s.size == 0:
+    sigma_1 * max(d_out, d_in) * machine epsilon, with max(d_out, d_in) taken as len(sigma) here unless given)."""
+    sigma = _spectrum(sigma)
+    if sigma.size == 0:
         return 0
     if tol is None:
-        tol = s[0] * len(s) * np.finfo(np.float64).eps
-    return int(np.sum(s > tol))
+        tol = sigma[0] * len(sigma) * np.finfo(np.float64).eps
+    return int(np.sum(sigma > tol))
 
 
-def entropy_effective_rank(s, *, tol=1e-12):
-    """Roy & Vetterli (2007): erank = exp(H(p)) with p_i = s_i / sum_j s_j and H the Shannon entropy.
+def entropy_effective_rank(sigma, *, tol=1e-12):
+    """Roy & Vetterli (2007): erank = exp(H(p)) with p_i = sigma_i / sum_j sigma_j and H the Shannon entropy.
 
     Between 1 (a single non-zero singular value) and n (all equal); not an integer in general.
-    Values below tol * s_1 (round-off around a low-rank matrix) count as zero; 0 for a zero matrix.
+    Values below tol * sigma_1 (round-off around a low-rank matrix) count as zero; 0 for a zero matrix.
     """
-    s = _spectrum(s)
-    s = s[s > tol * max(float(s.max(initial=0.0)), 1e-300)]
-    if s.size == 0:
+    sigma = _spectrum(sigma)
+    sigma = sigma[sigma > tol * max(float(sigma.max(initial=0.0)), 1e-300)]
+    if sigma.size == 0:
         return 0.0
-    p = s / s.sum()
+    p = sigma / sigma.sum()
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-def stable_rank(s):
-    """||W||_F^2 / ||W||_2^2 = sum_i s_i^2 / s_1^2: how many 'top-sized' directions the energy
+def stable_rank(sigma):
+    """||W||_F^2 / ||W||_2^2 = sum_i sigma_i^2 / sigma_1^2: how many 'top-sized' directions the energy
     would fill. At most the rank; small when one direction dominates."""
-    s = _spectrum(s)
-    return float(np.sum(s ** 2) / s[0] ** 2) if s.size and s[0] > 0 else 0.0
+    sigma = _spectrum(sigma)
+    return float(np.sum(sigma ** 2) / sigma[0] ** 2) if sigma.size and sigma[0] > 0 else 0.0
 
 
-def energy_rank(s, fraction=0.9):
-    """The smallest r whose best rank-r approximation keeps `fraction` of sum(s^2), i.e. whose
+def energy_rank(sigma, fraction=0.9):
+    """The smallest r whose best rank-r approximation keeps `fraction` of sum(sigma^2), i.e. whose
     relative Frobenius error is at most sqrt(1 - fraction)."""
-    s = _spectrum(s)
+    sigma = _spectrum(sigma)
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
-    energy = np.cumsum(s ** 2)
+    energy = np.cumsum(sigma ** 2)
     if energy[-1] == 0:
         return 0
     # A relative slack absorbs round-off: fraction=1 must give the rank, not overflow.
     return int(np.searchsorted(energy, fraction * energy[-1] * (1 - 1e-12)) + 1)
 
 
-def lowrank_param_count(d, k, r):
-    """(d + k) r: B (d, r) plus A (r, k)."""
-    return (int(d) + int(k)) * int(r)
+def lowrank_param_count(d_out, d_in, r):
+    """(d_out + d_in) r: B (d_out, r) plus A (r, d_in)."""
+    return (int(d_out) + int(d_in)) * int(r)
 
 
 def adapter_param_count(d_out, d_in, r, adapter="lora"):
@@ -187,15 +192,15 @@ def adapter_param_count(d_out, d_in, r, adapter="lora"):
     return lowrank_param_count(d_out, d_in, r) + (int(r) if adapter == "svd" else 0)
 
 
-def full_param_count(d, k):
-    """d k: every entry of W (d, k)."""
-    return int(d) * int(k)
+def full_param_count(d_out, d_in):
+    """d_out d_in: every entry of W (d_out, d_in)."""
+    return int(d_out) * int(d_in)
 
 
-def breakeven_rank(d, k):
-    """The largest r with (d + k) r < d k: above it the factorization stores more than W itself."""
-    d, k = int(d), int(k)
-    return (d * k - 1) // (d + k)
+def breakeven_rank(d_out, d_in):
+    """The largest r with (d_out + d_in) r < d_out d_in: above it the factorization stores more than W itself."""
+    d_out, d_in = int(d_out), int(d_in)
+    return (d_out * d_in - 1) // (d_out + d_in)
 
 
 def random_like(W, rng=None):
