@@ -166,3 +166,29 @@ def test_adapter_state_is_a_copy(task):
     with torch.no_grad():
         adapters["layers.0"].A += 1
     assert not torch.equal(state["layers.0"][0], adapters["layers.0"].A)
+
+
+def test_breakdown_search_brackets_the_edge(task, monkeypatch):
+    search = L.breakdown_search(task, ranks=(1,), scalings=("alpha",), seeds=(0,), steps=30,
+                                low=-8.0, high=2.0, resolution=0.5, progress=False)
+    assert search.runs == 5 and search.resolution == pytest.approx(10 / 32)  # ceil(log2(10 / 0.5))
+    lo, hi = search.trained[0, 0, 0], search.broke[0, 0, 0]
+    assert hi - lo == pytest.approx(search.resolution) and -8.0 < hi and lo < 2.0
+    for lr, ends_below in ((2.0 ** lo, True), (2.0 ** hi, False)):  # the bracket is what it says
+        model, _ = task.lora_model(r=1, alpha=8.0, scaling="alpha", seed=0)
+        losses = L.train_adam(model, task, steps=30, lr=lr, seed=0)
+        assert (bool(np.isfinite(losses[-1])) and task.loss(model) < 1.0) == ends_below
+    assert search.edge_of("alpha", 1) == pytest.approx((lo + hi) / 2)
+    low, high = search.band()
+    assert low[0, 0] == lo and high[0, 0] == hi
+    with pytest.raises(ConfigError):
+        L.breakdown_search(task, low=-2.0, high=-3.0, progress=False)
+
+
+def test_breakdown_search_means_seeds_and_bands_them():
+    s = L.BreakdownSearch(("alpha/r",), (1, 4), (0, 1), np.array([[[-4.0, -3.5], [-5.0, -5.0]]]),
+                          np.array([[[-3.75, -3.25], [-4.75, -4.75]]]), 0.25, 1.0, 16)
+    np.testing.assert_allclose(s.edge(), [[-3.625, -4.875]])
+    low, high = s.band()
+    np.testing.assert_allclose(low, [[-4.0, -5.0]])
+    np.testing.assert_allclose(high, [[-3.25, -4.75]])

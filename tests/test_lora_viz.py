@@ -80,3 +80,20 @@ def test_rank_ablation_figure():
     lines = sorted(s.y0 for s in fig.layout.shapes)
     assert lines == pytest.approx([50, 97])
     assert fig.layout.yaxis.title.text == "test accuracy (%)"
+
+
+def test_breakdown_figure_has_one_line_per_scaling_and_a_band_holding_every_seed():
+    from adalora_lite.labs.lora import BreakdownSearch
+
+    trained = np.array([[[-4.0, -3.5], [-4.0, -4.0]], [[-4.0, -4.0], [-6.0, -5.5]]])
+    s = BreakdownSearch(("alpha/r", "alpha"), (1, 16), (0, 1), trained, trained + 0.25, 0.25, 1.0, 16)
+    fig = V.breakdown_figure(s)
+    lines = [t for t in fig.data if t.showlegend is not False]
+    assert [t.name for t in lines] == [V.SCALING_LABELS["alpha/r"], V.SCALING_LABELS["alpha"]]
+    upper, lower, line = fig.data[3:6]  # the second scaling: band top, band bottom, mean line
+    np.testing.assert_allclose(line.y, 2.0 ** np.array([-3.875, -5.625]))
+    np.testing.assert_allclose(lower.y, 2.0 ** np.array([-4.0, -6.0]))
+    np.testing.assert_allclose(upper.y, 2.0 ** np.array([-3.75, -5.25]))
+    assert lower.fill == "tonexty" and upper.showlegend is False and lower.showlegend is False
+    assert fig.layout.xaxis.type == fig.layout.yaxis.type == "log"
+    assert "rank" in fig.layout.xaxis.title.text and "learning rate" in fig.layout.yaxis.title.text

@@ -6,7 +6,7 @@ type as notebook 01's checkers): truthy when right, and its text says why, or wh
     check_lora_param_count(answer, d_out, d_in, r)   trainable numbers LoRA adds to one layer
     check_alpha_for_rank(answer, alpha, r_old, r_new)  the alpha a LoRA layer needs at r_new to
                                                        follow rsLoRA's 1/sqrt(r) rule
-    check_swapped_weight(answer, W, old, new, scale)   W' = W - s B A + s B' A' on a merged layer
+    check_swapped_weight(answer, W, old, new, scale)   W' = W - scale B A + scale B' A' (scale = alpha/r) on a merged layer
 """
 import math
 

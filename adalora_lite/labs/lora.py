@@ -16,6 +16,7 @@ reference (`adalora_lite.reference`) or the PyTorch path (`adalora_lite.nn.add_a
     train_adam(model, task, ...)         train what requires grad, Adam, reproducible minibatches
     train_twins(task, ...)               the same LoRA run in NumPy and torch, step by step
     lr_sweep(task, ...)                  final loss over (scaling, rank, learning rate)
+    breakdown_search(task, ...)          the learning rate where training breaks down, by bisection
     first_step_gain(task, ...)           loss decrease after one Adam step, per rank
     rank_ablation(task, ...)             test accuracy against r
     time_forward(models, x)              inference time per model, interleaved (merged vs unmerged)
@@ -249,6 +250,73 @@ def lr_sweep(task, *, ranks=(1, 4, 16), lrs=None, alpha=8.0, scalings=SCALINGS, 
             loss = task.loss(model)
             final[i, j, k] = loss if np.isfinite(loss) else np.inf
     return LRSweep(tuple(scalings), tuple(ranks), lrs, final)
+
+
+@dataclass
+class BreakdownSearch:
+    """Where training breaks down, per (scaling, rank, seed), found by bisection on log2(lr).
+
+    A run "trained" when its final training loss is below `max_loss` nats, and "broke down"
+    otherwise. Each (scaling, rank, seed) ends with a bracket: the run at 2**trained trained, the run
+    at 2**broke (one `resolution` higher) broke down. Near the edge, where a run lands is decided by
+    its last bits (another CPU may flip it), but a flipped run moves its bracket by about one
+    resolution step, not more: the bisection keeps closing in on the edge from either side.
+    """
+    scalings: tuple
+    ranks: tuple
+    seeds: tuple
+    trained: np.ndarray  # (scalings, ranks, seeds): log2 of the largest lr tried that trained
+    broke: np.ndarray  # (scalings, ranks, seeds): log2 of the smallest lr tried that broke down
+    resolution: float  # octaves (log2 steps) between the two ends of a final bracket
+    max_loss: float
+    runs: int  # training runs made
+
+    def edge(self):
+        """(scalings, ranks): log2 of the breakdown learning rate, mean over seeds of the brackets'
+        midpoints."""
+        return ((self.trained + self.broke) / 2).mean(axis=2)
+
+    def band(self):
+        """(low, high), each (scalings, ranks): log2 of the lowest lr that trained in every seed's
+        bracket and of the highest that broke down; every seed's edge lies between them."""
+        return self.trained.min(axis=2), self.broke.max(axis=2)
+
+    def edge_of(self, scaling, r):
+        """log2 of the breakdown lr of one (scaling, r), mean over seeds."""
+        return float(self.edge()[self.scalings.index(scaling), self.ranks.index(r)])
+
+
+def breakdown_search(task, *, ranks=(1, 4, 16), scalings=ALL_SCALINGS, seeds=(0, 1), alpha=8.0,
+                     steps=100, batch_size=128, low=-6.5, high=-2.5, resolution=0.25, max_loss=1.0,
+                     progress=True):
+    """Bisect log2(lr) in [low, high] for every (scaling, rank, seed) until the bracket is
+    `resolution` octaves wide; returns a BreakdownSearch.
+
+    The ends are not run: `low` is assumed to train and `high` to break down (true on the digits
+    task for these scalings, ranks and seeds; a bracket that ends at `low` or `high` says the edge
+    lies outside). Each probe is one `train_adam` run from seed's A, then the final training loss.
+    """
+    check_positive("resolution", resolution)
+    if not low < high:
+        raise ConfigError(f"need low < high, got {low} and {high}")
+    probes = int(np.ceil(np.log2((high - low) / resolution)))
+    shape = (len(scalings), len(ranks), len(seeds))
+    trained, broke = np.full(shape, float(low)), np.full(shape, float(high))
+    arms = [(i, j, s) for i in range(len(scalings)) for j in range(len(ranks)) for s in range(len(seeds))]
+    runs = 0
+    for i, j, s in progress_bar(arms, progress, "breakdown search"):
+        lo, hi = float(low), float(high)
+        for _ in range(probes):
+            mid = (lo + hi) / 2
+            model, _ = task.lora_model(r=ranks[j], alpha=alpha, scaling=scalings[i], seed=seeds[s])
+            losses = train_adam(model, task, steps=steps, lr=2.0 ** mid, batch_size=batch_size,
+                                seed=seeds[s])
+            runs += 1
+            ok = bool(np.isfinite(losses[-1])) and task.loss(model) < max_loss
+            lo, hi = (mid, hi) if ok else (lo, mid)
+        trained[i, j, s], broke[i, j, s] = lo, hi
+    return BreakdownSearch(tuple(scalings), tuple(ranks), tuple(seeds), trained, broke,
+                           (high - low) / 2 ** probes, float(max_loss), runs)
 
 
 def first_step_gain(task, *, ranks=(1, 2, 4, 8, 16, 32), alpha=8.0, scaling="alpha/r", lr=1e-3,

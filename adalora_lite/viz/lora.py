@@ -7,6 +7,8 @@
     scale_readout(alpha, r)                the one-line summary shown with it
     lr_sweep_figure(sweep)                 final loss against learning rate, one panel per scaling;
                                            runs that broke down drawn as crosses
+    breakdown_figure(search)               the breakdown learning rate against r, per scaling,
+                                           with the band that holds every seed's edge
     rank_ablation_figure(ablation)         test accuracy against r, with the frozen and the fully
                                            fine-tuned network as references
 """
@@ -156,6 +158,38 @@ def lr_sweep_figure(sweep, *, breakdown=1.0, title="Final training loss against 
     fig.update_yaxes(type="log")
     fig.update_yaxes(title_text="training loss after the run (nats)", row=1, col=1)
     fig.update_layout(title=title, legend_title="rank", template=TEMPLATE, height=420)
+    return fig
+
+
+def breakdown_figure(search, *, title="Where training breaks down: the learning rate against the rank (Adam)"):
+    """The breakdown learning rate against r, one line per scaling (a `labs.lora.BreakdownSearch`).
+
+    Each point is 2**(mean over seeds of the bisection brackets' midpoints). The shaded band around a
+    line holds every seed's edge: from the lowest learning rate that trained to the highest that
+    broke down, over the seeds' final brackets. A run on the edge that flips moves a point or a band
+    edge by about one bisection step; it never adds or removes one.
+    """
+    edge = search.edge()
+    low, high = search.band()
+    ranks = list(search.ranks)
+    fig = go.Figure()
+    for i, scaling in enumerate(search.scalings):
+        color = SCALING_COLORS.get(scaling, "#2ca02c")
+        fill = "rgba({}, {}, {}, 0.15)".format(*(int(color[k:k + 2], 16) for k in (1, 3, 5)))
+        label = SCALING_LABELS.get(scaling, scaling)
+        fig.add_trace(go.Scatter(x=ranks, y=2.0 ** high[i], mode="lines", line=dict(width=0, color=color),
+                                 legendgroup=scaling, showlegend=False, hoverinfo="skip",
+                                 name=f"{label}: highest lr that broke down"))
+        fig.add_trace(go.Scatter(x=ranks, y=2.0 ** low[i], mode="lines", line=dict(width=0, color=color),
+                                 fill="tonexty", fillcolor=fill, legendgroup=scaling, showlegend=False,
+                                 hoverinfo="skip", name=f"{label}: lowest lr that trained"))
+        fig.add_trace(go.Scatter(x=ranks, y=2.0 ** edge[i], mode="lines+markers", name=label,
+                                 legendgroup=scaling, line=dict(color=color), marker=dict(size=10),
+                                 hovertemplate="r = %{x}: breaks down near lr %{y:.4f}<extra></extra>"))
+    fig.update_xaxes(type="log", tickvals=ranks, title_text="rank r")
+    fig.update_yaxes(type="log", title_text=f"learning rate where a run ends above {search.max_loss:g} nat")
+    fig.update_layout(title=title, template=TEMPLATE, height=420,
+                      legend_title=f"scaling (line: mean of {len(search.seeds)} seeds; band: every seed's edge)")
     return fig
 
 
