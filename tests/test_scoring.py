@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from adalora_lite import layer_triplet_scores, triplet_scores
-from adalora_lite.scoring import as_like, is_torch, namespace
+from adalora_lite.scoring import as_like, is_torch, namespace, smooth
 
 SHAPES = [(5, 3, 4), (2, 2, 7), (6, 1, 6)]  # (d_out, r, d_in) per layer
 
@@ -45,3 +45,10 @@ def test_namespace_and_is_torch():
     assert namespace(torch.zeros(2)) is torch and is_torch(torch.nn.Linear(2, 2))
     t = as_like(np.arange(3), torch.zeros(1, dtype=torch.float64))
     assert isinstance(t, torch.Tensor) and t.dtype == torch.float64
+
+
+def test_smooth_uses_beta1_for_the_ema_and_beta2_for_the_uncertainty():
+    # eq. (9) and (10) with beta1 != beta2 (every other check uses 0.85 for both, blind to a swap)
+    ema, unc = smooth(np.array([1.0]), np.array([0.5]), np.array([3.0]), beta1=0.9, beta2=0.6)
+    np.testing.assert_allclose(ema, [0.9 * 1.0 + 0.1 * 3.0])  # 1.2
+    np.testing.assert_allclose(unc, [0.6 * 0.5 + 0.4 * abs(3.0 - 1.2)])  # the updated EMA: 1.02

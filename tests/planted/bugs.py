@@ -1,0 +1,150 @@
+"""Bugs planted in the core by monkeypatching (no file is edited), for tests/test_planted_bugs.py.
+
+`plant(name)` applies one bug: the function or method is replaced where it is defined and in every
+module (the course's, and the test modules) that imported it by name. tests/test_planted_bugs.py
+plants in-process with pytest's monkeypatch (undone after each test) to run existing unit tests,
+and through tests/planted/sitecustomize.py (PLANTED_BUG in the environment, this directory on
+PYTHONPATH) in the kernel of a notebook that nbval runs.
+"""
+import importlib
+import pkgutil
+import sys
+
+
+_setattr = setattr  # plant() may pass pytest's monkeypatch.setattr, which undoes the bug afterwards
+
+
+def _replace(module, name, new):
+    """`module.name` becomes `new`, and so does every adalora_lite module's alias of the original."""
+    mod = importlib.import_module(module)
+    old = getattr(mod, name)
+    for other in list(sys.modules.values()):  # the course, and test modules that imported it by name
+        if (getattr(other, "__name__", "").startswith(("adalora_lite", "test_", "tests."))
+                and getattr(other, name, None) is old):
+            _setattr(other, name, new)
+
+
+def top_b_keeps_lowest():
+    from adalora_lite import scoring
+
+    def top_b_mask(scores, budget):
+        xp = scoring.namespace(scores)
+        order = xp.argsort(scores, stable=True)  # bug: ascending, the lowest scores survive
+        keep = xp.zeros_like(scores, dtype=bool)
+        keep[order[:budget]] = True
+        return keep
+    _replace("adalora_lite.scoring", "top_b_mask", top_b_mask)
+
+
+def betas_swapped():
+    from adalora_lite import scoring
+    smooth = scoring.smooth
+
+    def swapped(ema, uncertainty, now, *, beta1, beta2):
+        return smooth(ema, uncertainty, now, beta1=beta2, beta2=beta1)  # bug: beta1 <-> beta2
+    _replace("adalora_lite.scoring", "smooth", swapped)
+
+
+def ubar_is_ibar():
+    _replace("adalora_lite.scoring", "entry_score", lambda ema, uncertainty: ema * ema)  # bug: Ibar*Ibar
+
+
+def _drop_factor_term(factor):
+    """The triplet score without mean_j s(P_ji) (factor "P") or mean_j s(Q_ij) (factor "Q")."""
+    from adalora_lite import allocator, scoring
+    lts = scoring.layer_triplet_scores
+
+    def layer_triplet_scores(s_P, s_lam, s_Q):
+        return lts(s_P * (factor != "P"), s_lam, s_Q * (factor != "Q"))
+    _replace("adalora_lite.scoring", "layer_triplet_scores", layer_triplet_scores)
+    flat_index = allocator.RankAllocator.flat_index
+
+    def patched(self):
+        if self._index is None:
+            triplet_of, weight_of, n = flat_index(self)
+            weight_of = weight_of.clone() if hasattr(weight_of, "clone") else weight_of.copy()
+            offset = 0
+            for layer in self.layers.values():  # flat order per layer: P, lam, Q (or B, A)
+                n_p, n_lam = layer.d_out * layer.r, layer.r * (len(layer.weights_and_grads()) == 3)
+                n_q = layer.r * layer.d_in
+                if factor == "P":
+                    weight_of[offset:offset + n_p] = 0
+                else:
+                    weight_of[offset + n_p + n_lam:offset + n_p + n_lam + n_q] = 0
+                offset += n_p + n_lam + n_q
+            self._index = (triplet_of, weight_of, n)
+        return self._index
+    _setattr(allocator.RankAllocator, "flat_index", patched)
+
+
+def no_P_term():
+    _drop_factor_term("P")
+
+
+def no_Q_term():
+    _drop_factor_term("Q")
+
+
+def cube_squared():
+    from adalora_lite.schedule import BudgetSchedule
+
+    def budget(self, step):
+        if step <= self.warmup_steps:
+            return self.init_budget
+        if step > self.final_start:
+            return self.target_budget
+        progress = (step - self.warmup_steps) / (self.final_start - self.warmup_steps)
+        return int((self.init_budget - self.target_budget) * (1 - progress) ** 2 + self.target_budget)
+    _setattr(BudgetSchedule, "budget", budget)
+
+
+def schedule_one_step_late():
+    from adalora_lite.schedule import BudgetSchedule
+    budget = BudgetSchedule.budget
+    _setattr(BudgetSchedule, "budget", lambda self, step: budget(self, max(step - 1, 0)))  # bug: b(t-1) at t
+
+
+def orthogonality_grad_sign():
+    from adalora_lite import regularizer
+    grad = regularizer.orthogonality_grad
+
+    def flipped(P, Q):
+        dP, dQ = grad(P, Q)
+        return -dP, -dQ  # bug: the step climbs R(P, Q)
+    _replace("adalora_lite.regularizer", "orthogonality_grad", flipped)
+
+
+def scale_alpha_times_r():
+    from adalora_lite.nn import layers as torch_layers
+    from adalora_lite.reference import layers as ref_layers
+    for cls in (torch_layers._Adapter, ref_layers._Adapter):
+        init = cls.__init__
+
+        def patched(self, *args, _init=init, **kwargs):
+            _init(self, *args, **kwargs)
+            self.scale = self.alpha * self.r  # bug: alpha * r instead of alpha / r
+        _setattr(cls, "__init__", patched)
+
+
+def mask_not_reapplied():
+    from adalora_lite.allocator import RankAllocator
+    # bug: masked lambdas keep what the step gave them
+    _setattr(RankAllocator, "reapply_mask", lambda self: None)
+
+
+BUGS = {f.__name__: f for f in (top_b_keeps_lowest, betas_swapped, ubar_is_ibar, no_P_term, no_Q_term,
+                                cube_squared, schedule_one_step_late, orthogonality_grad_sign,
+                                scale_alpha_times_r, mask_not_reapplied)}
+
+
+def plant(name, setattr_=setattr):
+    """Apply bug `name`; `setattr_` does every replacement (pytest's monkeypatch.setattr undoes them)."""
+    global _setattr
+    import adalora_lite
+    for info in pkgutil.walk_packages(adalora_lite.__path__, "adalora_lite."):
+        importlib.import_module(info.name)  # every alias exists before the bug is planted
+    _setattr = setattr_
+    try:
+        BUGS[name]()
+    finally:
+        _setattr = setattr
