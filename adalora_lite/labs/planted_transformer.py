@@ -300,7 +300,8 @@ def seeds_for_power(sd, delta, alpha=0.05, power=0.8):
     for n in range(2, 100000):
         t = stats.t.ppf(1 - alpha / 2, n - 1)
         nc = delta / (sd / math.sqrt(n))
-        if stats.nct.sf(t, n - 1, nc) + stats.nct.cdf(-t, n - 1, nc) >= power:
+        lower = stats.nct.cdf(-t, n - 1, nc)  # the wrong-sign tail: negligible, NaN in scipy when tiny
+        if stats.nct.sf(t, n - 1, nc) + (0.0 if math.isnan(lower) else lower) >= power:
             return n
     return None
 
