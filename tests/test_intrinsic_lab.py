@@ -33,10 +33,10 @@ def test_mlp_flat_layout():
 
 
 def test_random_projection_has_unit_columns_and_is_seeded():
-    P = random_projection(50, 7, seed=3)
-    assert P.shape == (50, 7)
-    torch.testing.assert_close(P.norm(dim=0), torch.ones(7))
-    assert torch.equal(P, random_projection(50, 7, seed=3))
+    E = random_projection(50, 7, seed=3)
+    assert E.shape == (50, 7)
+    torch.testing.assert_close(E.norm(dim=0), torch.ones(7))
+    assert torch.equal(E, random_projection(50, 7, seed=3))
     with pytest.raises(ValueError):
         random_projection(50, 0)
 
@@ -45,13 +45,13 @@ def test_subspace_training_moves_theta_only_inside_the_subspace():
     X, y, _, _ = _blobs()
     mlp = FlatMLP((8, 6, 3))
     theta0 = mlp.init(0)
-    P = random_projection(mlp.num_params, 4, seed=1)
-    res = train(mlp, theta0, X, y, P=P, steps=50, lr=0.1)
+    E = random_projection(mlp.num_params, 4, seed=1)
+    res = train(mlp, theta0, X, y, E=E, steps=50, lr=0.1)
     assert res.num_trained == 4
-    torch.testing.assert_close(res.theta, theta0 + P @ res.z)
-    # theta - theta0 lies in the column span of P: least squares reproduces it exactly
-    z, *_ = torch.linalg.lstsq(P, (res.theta - theta0).unsqueeze(1))
-    torch.testing.assert_close(P @ z.squeeze(1), res.theta - theta0, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(res.theta, theta0 + E @ res.z)
+    # theta - theta0 lies in the column span of E: least squares reproduces it exactly
+    z, *_ = torch.linalg.lstsq(E, (res.theta - theta0).unsqueeze(1))
+    torch.testing.assert_close(E @ z.squeeze(1), res.theta - theta0, atol=1e-5, rtol=1e-4)
     assert res.losses[-1] < res.losses[0]
 
 

@@ -3,7 +3,7 @@
     check_d_at_fraction(sweep, fraction, answer)   smallest swept d reaching fraction * full accuracy
     check_update_energy(delta, r, answer)          fraction of ||Delta W||_F^2 in its top r directions
     check_energy_rank(delta, answer, fraction=..., shown=...)   shared with 08 (exercises/rank.py)
-    check_subspace_counts(D, d, answer)            (trained numbers, numbers stored in P)
+    check_subspace_counts(D, d, answer)            (trained numbers, numbers stored in E)
 """
 import math
 
@@ -63,20 +63,20 @@ def check_update_energy(delta, r, answer, *, abs_tol=0.005):
 
 
 def check_subspace_counts(D, d, answer):
-    """answer: (numbers trained, numbers stored in P) for theta = theta0 + P z with z of size d."""
+    """answer: (numbers trained, numbers stored in E) for theta = theta0 + E z with z of size d."""
     if answer is None:
-        return unanswered("z is what the optimizer sees; P is a fixed D x d matrix.")
+        return unanswered("z is what the optimizer sees; E is a fixed D x d matrix.")
     try:
         trained, stored = (float(a) for a in answer)
     except (TypeError, ValueError):
-        return Feedback(False, f"Give a pair (trained, stored in P), not {answer!r}.")
+        return Feedback(False, f"Give a pair (trained, stored in E), not {answer!r}.")
     if trained == d and stored == D * d:
-        return Feedback(True, f"Right: {d:,} numbers trained, but P holds {D * d:,}: one reason "
+        return Feedback(True, f"Right: {d:,} numbers trained, but E holds {D * d:,}: one reason "
                               "Li et al. use sparse or Fastfood projections at scale, and why LoRA "
                               "learns its low-dimensional factors instead of fixing them at random.")
     if trained == D:
         return Feedback(False, "The optimizer never touches theta directly: only z is trained.")
     if trained != d:
         return Feedback(False, "How many entries does z have?")
-    return Feedback(False, f"The number trained is right; P has one column of length D = {D:,} "
+    return Feedback(False, f"The number trained is right; E has one column of length D = {D:,} "
                            f"for each of the d = {d} entries of z.")

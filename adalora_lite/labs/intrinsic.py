@@ -1,16 +1,16 @@
 """Intrinsic dimension (Li et al. 2018) and the spectrum of a fine-tuning update, on small MLPs.
 
 A network's D parameters are one flat vector theta. Random-subspace training freezes a random
-point theta0 and a random matrix P (D, d) whose columns have unit length, and trains only z (d,):
+point theta0 and a random matrix E (D, d) whose columns have unit length, and trains only z (d,):
 
-    theta = theta0 + P z          z starts at 0, so training starts from theta0
+    theta = theta0 + E z          z starts at 0, so training starts from theta0
 
 Sweeping d and recording test accuracy gives the curve of Li et al.; d90 is the smallest d whose
 accuracy reaches 90% of what training all D parameters reaches (Li et al.'s d_int90).
 
     FlatMLP(sizes)                   a ReLU MLP over one flat parameter vector (sizes = (64, 32, 10))
-    random_projection(D, d, seed)    P (D, d), Gaussian, columns normalised to length 1
-    train(mlp, theta0, X, y, P=None) full training (P None) or subspace training (P given)
+    random_projection(D, d, seed)    E (D, d), Gaussian, columns normalised to length 1
+    train(mlp, theta0, X, y, E=None) full training (E None) or subspace training (E given)
     intrinsic_dimension_sweep(...)   accuracy against d, the full-training reference, d90
     find_d90(dims, accuracies, full) the d90 rule on its own
     class_split(X, y, classes)       the rows of some classes, relabelled 0..len(classes)-1
@@ -37,7 +37,7 @@ __all__ = ["FlatMLP", "random_projection", "train", "TrainResult", "accuracy", "
 
 class FlatMLP:
     """ReLU MLP  x -> W_1 x + b_1 -> ReLU -> ... -> W_L h + b_L  as a function of ONE flat
-    parameter vector theta, what random-subspace training needs (theta = theta0 + P z). Not an
+    parameter vector theta, what random-subspace training needs (theta = theta0 + E z). Not an
     adapter model: `reference.MLP` and `nn.MLP` wrap frozen layers in adapters instead.
 
     sizes = (d_in, hidden..., d_out). Layer l has W_l (sizes[l+1], sizes[l]) and b_l (sizes[l+1],),
@@ -118,21 +118,21 @@ def accuracy(mlp, theta, X, y):
 
 
 def random_projection(D, d, seed=0):
-    """P (D, d): i.i.d. Gaussian entries, then every column scaled to unit Euclidean length.
+    """E (D, d): i.i.d. Gaussian entries, then every column scaled to unit Euclidean length.
 
-    Li et al. (2018) use such a dense P (or sparse/Fastfood ones for big D); with unit columns a
+    Li et al. (2018) use such a dense E (or sparse/Fastfood ones for big D); with unit columns a
     step of size 1 along z_j moves theta by exactly 1.
     """
     if d < 1 or D < 1:
         raise ValueError(f"D and d must be positive, got D={D}, d={d}")
     g = torch.Generator().manual_seed(int(seed))
-    P = torch.randn(int(D), int(d), generator=g)
-    return P / P.norm(dim=0, keepdim=True)
+    E = torch.randn(int(D), int(d), generator=g)
+    return E / E.norm(dim=0, keepdim=True)
 
 
 @dataclass
 class TrainResult:
-    theta: torch.Tensor          # (D,) the trained parameters (theta0 + P z in a subspace)
+    theta: torch.Tensor          # (D,) the trained parameters (theta0 + E z in a subspace)
     losses: list                 # training loss at every step
     z: torch.Tensor = None       # (d,) in a subspace, else None
 
@@ -141,22 +141,22 @@ class TrainResult:
         return self.theta.numel() if self.z is None else self.z.numel()
 
 
-def train(mlp, theta0, X, y, *, P=None, steps=300, lr=1e-2):
+def train(mlp, theta0, X, y, *, E=None, steps=300, lr=1e-2):
     """Full-batch Adam on the cross-entropy of (X, y).
 
-    P None: every parameter is trained, starting from theta0.
-    P (D, d): only z (d,) is trained, theta = theta0 + P z, z starting at 0.
+    E None: every parameter is trained, starting from theta0.
+    E (D, d): only z (d,) is trained, theta = theta0 + E z, z starting at 0.
     """
     X, y = to_tensors(X, y)
     theta0 = theta0.detach()
-    if P is None:
+    if E is None:
         param = theta0.clone().requires_grad_(True)
         make_theta = lambda: param  # noqa: E731
     else:
-        if P.shape[0] != theta0.numel():
-            raise ValueError(f"P has {P.shape[0]} rows but theta0 has {theta0.numel()} entries")
-        param = torch.zeros(P.shape[1], requires_grad=True)
-        make_theta = lambda: theta0 + P @ param  # noqa: E731
+        if E.shape[0] != theta0.numel():
+            raise ValueError(f"E has {E.shape[0]} rows but theta0 has {theta0.numel()} entries")
+        param = torch.zeros(E.shape[1], requires_grad=True)
+        make_theta = lambda: theta0 + E @ param  # noqa: E731
     opt = torch.optim.Adam([param], lr=lr)
     losses = []
     with single_thread():
@@ -168,7 +168,7 @@ def train(mlp, theta0, X, y, *, P=None, steps=300, lr=1e-2):
             losses.append(loss.item())
         with torch.no_grad():
             theta = make_theta().detach().clone()
-    return TrainResult(theta, losses, None if P is None else param.detach().clone())
+    return TrainResult(theta, losses, None if E is None else param.detach().clone())
 
 
 def find_d90(dims, accuracies, full_accuracy, fraction=0.9):
@@ -204,7 +204,7 @@ def intrinsic_dimension_sweep(mlp, theta0, data, dims, *, steps=300, lr_full=1e-
     """Train in random subspaces of each dimension d in `dims` and once in full.
 
     data = (X_train, y_train, X_test, y_test) as NumPy arrays. Accuracy is measured on the test
-    split. seeds: one random P per seed and d (the accuracy is averaged over them).
+    split. seeds: one random E per seed and d (the accuracy is averaged over them).
     full_accuracy: pass a known reference to skip the full-training run.
     """
     X_train, y_train, X_test, y_test = data
@@ -219,8 +219,8 @@ def intrinsic_dimension_sweep(mlp, theta0, data, dims, *, steps=300, lr_full=1e-
     results = {}
     for d, s in jobs:
         # One seed stream per (d, seed) so that adding a d to the sweep changes no other run.
-        P = random_projection(mlp.num_params, d, seed=1_000_003 * s + d)
-        res = train(mlp, theta0, X_train, y_train, P=P, steps=steps, lr=lr_subspace)
+        E = random_projection(mlp.num_params, d, seed=1_000_003 * s + d)
+        res = train(mlp, theta0, X_train, y_train, E=E, steps=steps, lr=lr_subspace)
         results[d, s] = accuracy(mlp, res.theta, X_test, y_test)
     per_seed = [[results[d, s] for s in seeds] for d in dims]
     return SweepResult(dims, [float(np.mean(a)) for a in per_seed], float(full_accuracy),

@@ -28,7 +28,7 @@ def intrinsic_dimension_figure(sweep, *, title=None):
         fig.add_trace(go.Scatter(x=[sweep.d90, sweep.d90], y=[0, 1], mode="lines",
                                  line=dict(dash="dot", color="#d62728"),
                                  name=f"d90 = {sweep.d90}"))
-    fig.update_layout(title=title or "Training in a random d-dimensional subspace: theta = theta0 + P z",
+    fig.update_layout(title=title or "Training in a random d-dimensional subspace: theta = theta0 + E z",
                       xaxis_title="subspace dimension d (log scale)", xaxis_type="log",
                       yaxis_title="test accuracy (fraction correct)", yaxis_range=[0, 1.02],
                       legend_title="what is trained", template=TEMPLATE)
