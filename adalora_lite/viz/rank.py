@@ -28,10 +28,10 @@ def _line_style(i, paired):
 
 def spectrum_figure(spectra, *, title="Singular values", normalize=False, log_y=True,
                     marks=None, paired=False):
-    """One line per matrix: s_i against i (i = 1, 2, ...).
+    """One line per matrix: sigma_i against i (i = 1, 2, ...).
 
     paired: consecutive spectra share a colour, the second dashed (a matrix, then its control).
-    spectra: {label: s}. normalize: divide each spectrum by its largest value s_1.
+    spectra: {label: sigma}. normalize: divide each spectrum by its largest value sigma_1.
     marks: optional {label: r}, drawn as a dotted vertical line at r (e.g. an effective rank).
     """
     fig = go.Figure()
@@ -44,7 +44,7 @@ def spectrum_figure(spectra, *, title="Singular values", normalize=False, log_y=
         fig.add_vline(x=r, line_dash="dot", line_color="gray", annotation_text=label,
                       annotation_position="top right")
     fig.update_layout(title=title, xaxis_title="index i (largest singular value first)",
-                      yaxis_title="s_i / s_1 (unitless)" if normalize else "singular value s_i",
+                      yaxis_title="sigma_i / sigma_1 (unitless)" if normalize else "singular value sigma_i",
                       yaxis_type="log" if log_y else "linear", legend_title="matrix",
                       template=TEMPLATE)
     return fig
@@ -52,7 +52,7 @@ def spectrum_figure(spectra, *, title="Singular values", normalize=False, log_y=
 
 def cumulative_energy_figure(spectra, *, title="How fast the energy accumulates",
                              relative_rank=False, level=None, paired=False):
-    """One line per matrix: sum_{i<=r} s_i^2 / sum_i s_i^2 against r (or r / min(d, k)).
+    """One line per matrix: sum_{i<=r} sigma_i^2 / sum_i sigma_i^2 against r (or r / min(d_out, d_in)).
 
     level: optional fraction (e.g. 0.9) drawn as a horizontal reference line.
     paired: as in spectrum_figure.
@@ -68,7 +68,7 @@ def cumulative_energy_figure(spectra, *, title="How fast the energy accumulates"
         fig.add_hline(y=level, line_dash="dot", line_color="gray",
                       annotation_text=f"{level:.0%} of the energy", annotation_position="bottom right")
     fig.update_layout(title=title,
-                      xaxis_title="rank r / min(d, k)" if relative_rank else "rank r",
+                      xaxis_title="rank r / min(d_out, d_in)" if relative_rank else "rank r",
                       yaxis_title="fraction of ||W||_F^2 kept", yaxis_range=[0, 1.02],
                       legend_title="matrix", template=TEMPLATE)
     return fig
@@ -76,10 +76,10 @@ def cumulative_energy_figure(spectra, *, title="How fast the energy accumulates"
 
 def eckart_young_figure(ranks, measured, tail, random=None, *,
                         title="Eckart-Young: the error of the best rank-r approximation is the tail"):
-    """measured[i] = ||W - W_r||_F at r = ranks[i]; tail[i] = sqrt(sum_{j>r} s_j^2);
+    """measured[i] = ||W - W_r||_F at r = ranks[i]; tail[i] = sqrt(sum_{j>r} sigma_j^2);
     random (optional) = the error of a rank-r approximation through a random subspace."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=ranks, y=tail, mode="lines", name="sqrt(sum of s_j^2, j > r)",
+    fig.add_trace(go.Scatter(x=ranks, y=tail, mode="lines", name="sqrt(sum of sigma_j^2, j > r)",
                              line=dict(width=6, color="#ffbb78")))
     fig.add_trace(go.Scatter(x=ranks, y=measured, mode="markers", name="||W - W_r||_F measured",
                              marker=dict(color=KEPT_COLOR, size=7)))
