@@ -46,3 +46,36 @@ def cubic_budget(t, T, b0, bT, t_i, t_f):
     if t > T - t_f:
         return bT
     return int(bT + (b0 - bT) * (1 - (t - t_i) / (T - t_i - t_f)) ** 3)
+
+
+# -- notebooks 01-03 (checked by adalora_lite.exercises.build) ----------------------------------
+
+def truncate(W, r):
+    """W_r = U[:, :r] diag(sigma[:r]) V^T[:r], the best rank-r approximation (notebook 01)."""
+    U, sigma, Vt = np.linalg.svd(W, full_matrices=False)
+    return (U[:, :r] * sigma[:r]) @ Vt[:r]  # (d_out, r) (r,) (r, d_in)
+
+
+def subspace_params(theta0, E, z):
+    """theta = theta0 + E z (notebook 02): theta0 (D,), E (D, d), z (d,). NumPy or torch."""
+    return theta0 + E @ z
+
+
+import torch  # noqa: E402  (LoRAModule below is a torch module)
+from torch import nn  # noqa: E402
+
+
+class LoRAModule(nn.Module):
+    """h = W0 x + b + (alpha/r) B A x around a frozen nn.Linear (notebook 03)."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base = base.requires_grad_(False)
+        d_out, d_in = base.weight.shape
+        self.A = nn.Parameter(torch.empty(r, d_in, dtype=base.weight.dtype))  # (r, d_in)
+        nn.init.uniform_(self.A, -d_in ** -0.5, d_in ** -0.5)  # Kaiming-uniform, as loralib and PEFT
+        self.B = nn.Parameter(torch.zeros(d_out, r, dtype=base.weight.dtype))  # (d_out, r): zero
+        self.scale = alpha / r
+
+    def forward(self, x):  # x (n, d_in)
+        return self.base(x) + self.scale * (x @ self.A.T) @ self.B.T  # (n, d_out)
