@@ -85,7 +85,8 @@ def summary_table(rows):
     lines = [f"{'budget':>6}  {'arm':<22}{'init':>5}{'seeds':>6}{'loss':>8}{'on planted':>11}"
              f"{'precision':>10}{'recall':>8}"]
     for r in rows:
-        lines.append(f"{r['budget']:>6}  {ARM_LABELS[r['arm']]:<22}{r['init_r']:>5}{r['n']:>6}{r['loss']:>8.3f}"
+        init = r["init_r"] if pt.ARMS[r["arm"]]["method"] == "adalora" else "-"  # LoRA, SVD: never pruned
+        lines.append(f"{r['budget']:>6}  {ARM_LABELS[r['arm']]:<22}{init:>5}{r['n']:>6}{r['loss']:>8.3f}"
                      f"{r['on_planted']:>11.2f}{r['precision']:>10.2f}{r['recall']:>8.2f}")
     return "\n".join(lines)
 
