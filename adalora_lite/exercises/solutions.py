@@ -79,3 +79,10 @@ class LoRAModule(nn.Module):
 
     def forward(self, x):  # x (n, d_in)
         return self.base(x) + self.scale * (x @ self.A.T) @ self.B.T  # (n, d_out)
+
+
+def orthogonality_grad(P, Q):
+    """(dR/dP, dR/dQ) of R = ||P^T P - I||_F^2 + ||Q Q^T - I||_F^2 (notebook 04): 4 P (P^T P - I)
+    and 4 (Q Q^T - I) Q. P (d_out, r), Q (r, d_in)."""
+    eye = np.eye(P.shape[1])  # (r, r)
+    return 4 * P @ (P.T @ P - eye), 4 * (Q @ Q.T - eye) @ Q
