@@ -145,9 +145,11 @@ def rank_grid(ranks):
     return np.array([[ranks.get(f"layer.{i}.{kind}", 0) for i in LAYERS] for kind in pt.KINDS], dtype=float)
 
 
-def _heatmap(fig, grid, col, zmax):
-    fig.add_heatmap(z=grid, x=[f"layer {i}" for i in LAYERS], y=list(pt.KINDS), zmin=0, zmax=zmax,
-                    colorscale="Blues", showscale=col == 1, text=np.round(grid, 1),
+def _heatmap(fig, grid, col, zmax, whole=False):
+    """whole: one run's ranks, drawn as integers (a rank is an outcome of training, not a measurement)."""
+    z = grid.astype(int).tolist() if whole else grid
+    fig.add_heatmap(z=z, x=[f"layer {i}" for i in LAYERS], y=list(pt.KINDS), zmin=0, zmax=zmax,
+                    colorscale="Blues", showscale=col == 1, text=z if whole else np.round(grid, 1),
                     texttemplate="%{text}", row=1, col=col)
 
 
@@ -171,10 +173,10 @@ def live_figure(run, design="heterogeneous"):
     planted = rank_grid(pt.DESIGNS[design])
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04, shared_yaxes=True,
                         subplot_titles=("planted", f"found ({run['arm']}, budget {run['budget']})"))
-    _heatmap(fig, planted, 1, planted.max())
-    _heatmap(fig, rank_grid(run["ranks"]), 2, planted.max())
+    _heatmap(fig, planted, 1, int(planted.max()), whole=True)
+    _heatmap(fig, rank_grid(run["ranks"]), 2, int(planted.max()), whole=True)
     fig.update_layout(template=TEMPLATE, height=360, width=660,
-                      title=f"relative loss {run['relative_loss']:.3f}, {run['on_planted']:.0%} of the rank on planted matrices")
+                      title=f"relative loss {run['relative_loss']:.3f}, {round(100 * run['on_planted'])} % of the rank on the planted matrices")
     return fig
 
 
