@@ -20,6 +20,9 @@ from mutmut.stats import status_by_exit_code
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "heavy .venv/bin/mutmut run --max-children 1  (config: setup.cfg [mutmut])"
+HISTORY = ("a full run of the 901 mutants left 130 alive (771 killed, 85.6 %); after "
+           "tests/test_mutation_kills.py, `mutmut run --max-children 1 NAME...` re-ran those (and the "
+           "mutants of a function changed since); these counts are mutants/'s state after that")
 
 
 def main():
@@ -41,6 +44,7 @@ def main():
     total = sum(m["total"] for m in modules.values())
     record = {
         "command": COMMAND,
+        "history": HISTORY,
         "tests": "setup.cfg [mutmut] pytest_add_cli_args_test_selection (unit tests only, no notebooks)",
         "mutmut_version": version("mutmut"),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
