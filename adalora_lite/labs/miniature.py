@@ -407,8 +407,8 @@ FINDINGS = (
             ((FULL_ADALORA, "ablation_prune_lora"),), (("SST-2, RTE, CoLA", TABLE4_PRUNE_LORA),)),
     Finding("Table 4, §4.4", "Ibar * Ubar beats the sensitivity alone, s(.) = I(.)",
             ((FULL_ADALORA, "ablation_sensitivity"),), (("SST-2, RTE, CoLA", TABLE4_SENSITIVITY),),
-            "the two misses are RTE's: s = I ties AdaLoRA at 0.08% (87.36 both), is 0.02 below it at "
-            "0.16% (87.71 vs 87.73) and 0.01 above it at 0.65% (88.10 vs 88.09)"),
+            "AdaLoRA's two non-wins are RTE's: a tie at 0.08% (87.36 both) and 0.01 below s = I at "
+            "0.65% (88.09 vs 88.10); at 0.16% it is 0.02 ahead (87.73 vs 87.71)"),
     Finding("Table 4, §4.4", "the triplet score beats S_i = |lambda_i|",
             ((FULL_ADALORA, "ablation_magnitude"),), (("SST-2, RTE, CoLA", TABLE4_MAGNITUDE),)),
     Finding("Table 5, §4.4", "AdaLoRA beats the SVD form without pruning (SVD-LoRA)",
