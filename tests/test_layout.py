@@ -12,7 +12,7 @@ PACKAGE = Path(adalora_lite.__file__).parent
 CORE = {"__init__", "errors", "schedule", "scoring", "regularizer", "allocator"}
 SUBPACKAGES = {"reference", "nn", "data", "labs", "results", "viz", "widgets", "exercises"}
 TOPICS = {"rank", "intrinsic", "lora", "svd", "importance", "budget", "transformer", "analysis",
-          "miniature"}
+          "miniature", "planted_transformer"}
 
 
 def test_the_package_root_holds_only_the_core_and_the_subpackages():
@@ -26,7 +26,9 @@ def test_labs_has_one_module_per_topic_named_like_viz_widgets_and_exercises():
     assert labs == TOPICS | {"digits", "common"}
     for sub in ("viz", "widgets", "exercises"):
         names = {m.name for m in pkgutil.iter_modules([str(PACKAGE / sub)])}
-        assert names - {"style", "panel", "figure", "feedback", "solutions", "write_it"} <= TOPICS, sub
+        shared = {"style", "panel", "figure", "diagrams", "feedback", "solutions", "write_it", "build",
+                  "claims"}
+        assert names - shared <= TOPICS, sub
 
 
 def test_the_core_imports_and_runs_with_numpy_alone():
