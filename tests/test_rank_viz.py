@@ -6,6 +6,7 @@ import pytest
 from adalora_lite.labs.rank import LowRankApprox, singular_values
 from adalora_lite.viz.rank import (compression_figure, compression_readout,
                                    cumulative_energy_figure, eckart_young_figure, spectrum_figure,
+                                   truncations_figure,
                                    update_compression_figure)
 
 
@@ -67,3 +68,12 @@ def test_paired_traces_share_a_colour_and_the_control_is_dashed():
     assert [t.line.dash for t in fig.data] == ["solid", "dash", "solid", "dash"]
     energy = cumulative_energy_figure({"a": s, "b": s}, paired=True)
     assert energy.data[0].line.color == energy.data[1].line.color
+
+
+def test_truncations_figure_titles_each_rank_with_its_error():
+    W = np.random.default_rng(0).uniform(size=(20, 30))
+    U, sigma, Vt = np.linalg.svd(W, full_matrices=False)
+    fig = truncations_figure(W, {r: (U[:, :r] * sigma[:r]) @ Vt[:r] for r in (1, 20)})
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0] == "original" and titles[1].startswith("rank 1: relative error")
+    assert titles[2] == "rank 20: relative error 0.0%" and len(fig.data) == 3

@@ -6,6 +6,7 @@
     compression_figure(approx, r)         original image | rank-r image | spectrum with the kept part
     update_compression_figure(fig, approx, r)   move an existing compression figure to rank r
     compression_readout(approx, r)        the one-line summary shown with that figure
+    truncations_figure(W, {r: W_r})       the image next to rank-r approximations made by any function
 """
 import numpy as np
 import plotly.graph_objects as go
@@ -144,4 +145,25 @@ def update_compression_figure(fig, approx, r, *, step=2):
         fig.data[3].x, fig.data[3].y = i[r:], approx.s[r:]
         fig.layout.title.text = compression_readout(approx, r)
         fig.layout.annotations[1].text = f"best rank-{r} approximation"
+    return fig
+
+
+def truncations_figure(W, approximations, *, step=2, title=None):
+    """The image W next to its approximations {r: W_r}, each titled with its rank and its relative
+    error ||W - W_r||_F / ||W||_F. Used with any truncation function (notebook 01's exercise)."""
+    W = np.asarray(W, dtype=np.float64)
+    norm = np.linalg.norm(W)
+    titles = ["original"] + [f"rank {r}: relative error {np.linalg.norm(W - Wr) / norm:.1%}"
+                             for r, Wr in approximations.items()]
+    n = len(titles)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.02)
+    gray = dict(colorscale="gray", zmin=0, zmax=255, showscale=False,
+                hovertemplate="x %{x}, y %{y}: gray level %{z}<extra></extra>")
+    for col, M in enumerate([W, *approximations.values()], start=1):
+        fig.add_trace(go.Heatmap(z=_image_z(M, step), name=titles[col - 1], **gray), row=1, col=col)
+        fig.update_xaxes(showticklabels=False, row=1, col=col)
+        fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=col,
+                         scaleanchor=f"x{'' if col == 1 else col}")
+    fig.update_layout(title=title or "The photograph truncated to rank r", template=TEMPLATE,
+                      height=300, width=300 * n, margin=dict(t=80, l=10, r=10, b=10))
     return fig
