@@ -98,9 +98,8 @@ def check_lora_module(cls):
     try:
         layer = cls(base, r, alpha)
         A, B = layer.A, layer.B
-    except AttributeError as err:
-        return Feedback(False, f"Not answered yet: your layer has no A or B ({err}); write "
-                               "__init__ and forward.")
+    except AttributeError:
+        return Feedback(False, "Not answered yet: your layer has no A or B; write __init__ and forward.")
     except Exception as err:  # the student's code
         return Feedback(False, f"Building your layer raised {type(err).__name__}: {err} "
                                "(it should be cls(base, r, alpha) with attributes A and B).")
