@@ -169,3 +169,45 @@ def check_layer_gap(answer, run, layer="layers.0"):
             return Feedback(False, f"Not quite ({value:g}): {hints[name]}")
     return Feedback(False, f"Not quite ({value:g}). Take |lambda| of the last step, sort it largest "
                            "first, subtract sigma, and divide the norm by the norm of sigma.")
+
+
+# -- a build exercise: the regularizer's gradient, used by a later cell to make P, Q orthonormal ---
+
+def check_orthogonality_grad(fn):
+    """fn(P, Q) -> (dR/dP, dR/dQ) of R(P, Q) = ||P^T P - I||_F^2 + ||Q Q^T - I||_F^2 (eq. 4)."""
+    from .write_it import _call, _first_difference
+    if fn is None:
+        return unanswered("differentiate ||M||_F^2 with M = P^T P - I: dR/dP = 4 P (P^T P - I).")
+    rng = np.random.default_rng(3)
+    P, Q = rng.normal(size=(6, 3)), rng.normal(size=(3, 5))
+    got, error = _call(fn, P.copy(), Q.copy())
+    if error is not None:
+        return error
+    if not isinstance(got, tuple) or len(got) != 2:
+        return Feedback(False, "Return the pair (dR/dP, dR/dQ).")
+    dP, dQ = orthogonality_grad(P, Q)
+    eye = np.eye(3)
+    wrong = _first_difference(got[0], dP, [
+        (dP / 2, "half the gradient: ||M||^2 gives 2 M, and M = P^T P - I holds P twice, so 4 P M."),
+        (-dP, "the sign: this is the gradient (uphill); the optimizer subtracts it."),
+        (4 * P @ (P.T @ P - eye) ** 2, "M = P^T P - I enters once, not squared: 4 P M."),
+        (2 * P @ (P.T @ P - eye) / np.linalg.norm(P.T @ P - eye),
+         "that is the gradient of the norm itself; eq. 4 squares it.")])
+    if wrong is not None:
+        return Feedback(False, "dR/dP: " + wrong.message)
+    wrong = _first_difference(got[1], dQ, [
+        (dQ / 2, "half the gradient: 4 (Q Q^T - I) Q, not 2."),
+        (-dQ, "the sign: this is the gradient (uphill); the optimizer subtracts it."),
+        (4 * (Q @ Q.T - eye) ** 2 @ Q, "M = Q Q^T - I enters once, not squared: 4 M Q.")])
+    if wrong is not None:
+        return Feedback(False, "dR/dQ: " + wrong.message)
+    return Feedback(True, "Right: dR/dP = 4 P (P^T P - I) and dR/dQ = 4 (Q Q^T - I) Q; both vanish "
+                          "exactly when P's columns and Q's rows are orthonormal.")
+
+
+def orthogonality_grad_or_reference(fn):
+    """The learner's gradient once it passes, else the reference solution (says which)."""
+    from . import solutions
+    from .build import _use_or_reference
+    return _use_or_reference(fn, check_orthogonality_grad, solutions.orthogonality_grad,
+                             "gradient of R(P, Q)")
