@@ -10,6 +10,7 @@ accuracy reaches 90% of what training all D parameters reaches (Li et al.'s d_in
 
     FlatMLP(sizes)                   a ReLU MLP over one flat parameter vector (sizes = (64, 32, 10))
     random_projection(D, d, seed)    E (D, d), Gaussian, columns normalised to length 1
+    subspace_params(theta0, E, z)    theta = theta0 + E z, the map subspace training differentiates through
     train(mlp, theta0, X, y, E=None) full training (E None) or subspace training (E given)
     intrinsic_dimension_sweep(...)   accuracy against d, the full-training reference, d90
     find_d90(dims, accuracies, full) the d90 rule on its own
@@ -141,11 +142,17 @@ class TrainResult:
         return self.theta.numel() if self.z is None else self.z.numel()
 
 
-def train(mlp, theta0, X, y, *, E=None, steps=300, lr=1e-2):
+def subspace_params(theta0, E, z):
+    """theta = theta0 + E z: theta0 (D,), E (D, d), z (d,) -> (D,). Autograd gives dL/dz = E^T dL/dtheta."""
+    return theta0 + E @ z
+
+
+def train(mlp, theta0, X, y, *, E=None, steps=300, lr=1e-2, subspace=subspace_params):
     """Full-batch Adam on the cross-entropy of (X, y).
 
     E None: every parameter is trained, starting from theta0.
-    E (D, d): only z (d,) is trained, theta = theta0 + E z, z starting at 0.
+    E (D, d): only z (d,) is trained, theta = subspace(theta0, E, z) = theta0 + E z, z starting at 0
+    (`subspace`: any function computing that map in torch, e.g. a learner's, notebook 02).
     """
     X, y = to_tensors(X, y)
     theta0 = theta0.detach()
@@ -156,7 +163,7 @@ def train(mlp, theta0, X, y, *, E=None, steps=300, lr=1e-2):
         if E.shape[0] != theta0.numel():
             raise ValueError(f"E has {E.shape[0]} rows but theta0 has {theta0.numel()} entries")
         param = torch.zeros(E.shape[1], requires_grad=True)
-        make_theta = lambda: theta0 + E @ param  # noqa: E731
+        make_theta = lambda: subspace(theta0, E, param)  # noqa: E731
     opt = torch.optim.Adam([param], lr=lr)
     losses = []
     with single_thread():
