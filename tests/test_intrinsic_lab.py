@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from adalora_lite.labs.intrinsic import (FlatMLP, SweepResult, accuracy, class_split, find_d90,
+                                         subspace_params,
                                     intrinsic_dimension_sweep, pretrain_finetune,
                                     random_projection, train, truncated_update_accuracy)
 
@@ -103,3 +104,16 @@ def test_pretrain_finetune_delta_and_truncation():
         np.testing.assert_allclose(pre + d, ft)
     accs = truncated_update_accuracy(res, [12], b[2], b[3])
     assert accs[0] == pytest.approx(res.accuracy_ft_on_b)  # full rank = the fine-tuned model
+
+
+def test_train_runs_through_any_subspace_map():
+    X, y, _, _ = _blobs()
+    mlp = FlatMLP((8, 6, 3))
+    theta0 = mlp.init(seed=0)
+    E = random_projection(mlp.num_params, 5, seed=1)
+    default = train(mlp, theta0, X, y, E=E, steps=10, lr=0.1)
+    same = train(mlp, theta0, X, y, E=E, steps=10, lr=0.1, subspace=lambda t, E, z: t + E @ z)
+    assert torch.equal(default.theta, same.theta) and torch.equal(default.z, same.z)
+    wrong = train(mlp, theta0, X, y, E=E, steps=10, lr=0.1, subspace=lambda t, E, z: E @ z)
+    assert not torch.allclose(wrong.theta, default.theta)
+    assert torch.allclose(subspace_params(theta0, E, default.z), default.theta)
