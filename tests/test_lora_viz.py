@@ -3,7 +3,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from adalora_lite.labs.lora import LRSweep, RankAblation
+from adalora_lite.labs.lora import RankAblation
 from adalora_lite.viz import lora as V
 
 RANKS = (1, 2, 4, 8)
@@ -48,27 +48,6 @@ def test_scale_figure_without_a_rank_has_no_marker():
 def test_scale_readout():
     text = V.scale_readout(8, 2, GAINS, RANKS)
     assert "alpha/r = 4" in text and "0.0110" in text and "0.0240" in text
-
-
-def test_lr_sweep_figure_draws_runs_that_broke_down_as_crosses_and_stars_the_best():
-    loss = np.array([[[1.0, 0.5, np.inf], [1.0, 0.4, 2.5]], [[0.9, 0.5, np.inf], [0.6, 0.8, np.inf]]])
-    sweep = LRSweep(("alpha/r", "alpha"), (1, 4), np.array([1e-3, 1e-2, 1e-1]), loss)
-    fig = V.lr_sweep_figure(sweep)
-    assert len(fig.data) == 12  # (line + crosses + star) per rank per panel
-    line, crosses = fig.data[0], fig.data[1]
-    assert np.isnan(line.y[0]) and line.y[1] == 0.5 and np.isnan(line.y[2])  # 1.0 nat is not below 1
-    assert list(crosses.y[[0, 2]]) == [1.0, 1.0] and np.isnan(crosses.y[1])  # inf broke down too
-    assert fig.data[3].y[1] == 0.4 and list(fig.data[4].y[[0, 2]]) == [1.0, 1.0]  # 2.5 nats broke down
-    assert crosses.marker.symbol == "x" and "broke down" in crosses.name
-    assert [t.showlegend for t in fig.data if t.marker.symbol == "x"] == [True, False, False, False]
-    stars = [t for t in fig.data if t.marker.symbol == "star"]
-    assert [s.x[0] for s in stars] == [1e-2, 1e-2, 1e-2, 1e-3]
-    assert fig.layout.xaxis.type == "log" and "learning rate" in fig.layout.xaxis.title.text
-    assert fig.layout.yaxis.type == fig.layout.yaxis2.type == "log"
-    assert fig.layout.xaxis.tickvals is None  # not powers of two: plotly's own ticks
-    two = LRSweep(("alpha/r",), (1,), np.array([0.25, 0.5]), np.array([[[1.0, 0.5]]]))
-    assert list(V.lr_sweep_figure(two).layout.xaxis.ticktext) == ["2<sup>-2</sup>", "2<sup>-1</sup>"]
-    assert [a.text for a in fig.layout.annotations] == [V.SCALING_LABELS["alpha/r"], V.SCALING_LABELS["alpha"]]
 
 
 def test_rank_ablation_figure():

@@ -15,6 +15,7 @@ reference (`adalora_lite.reference`) or the PyTorch path (`adalora_lite.nn.add_a
     start_comparison(task, ...)          B = 0 against the other starts (STARTS), before training
     train_adam(model, task, ...)         train what requires grad, Adam, reproducible minibatches
     train_twins(task, ...)               the same LoRA run in NumPy and torch, step by step
+    lora_model_with(task, layer_cls, ...)  the pretrained network with any LoRA layer class (a learner's)
     lr_sweep(task, ...)                  final loss over (scaling, rank, learning rate)
     breakdown_search(task, ...)          the learning rate where training breaks down, by bisection
     first_step_gain(task, ...)           loss decrease after one Adam step, per rank
@@ -87,6 +88,17 @@ def digits_lora_task(seed=0, hidden=(64, 64), steps=400, lr=1e-2):
     for a in weights + biases:
         a.setflags(write=False)
     return DigitsTask(weights, biases, X_train, y_train, X_test, y_test)
+
+
+def lora_model_with(task, layer_cls, *, r, alpha, seed=0):
+    """The pretrained network with layer_cls(base, r, alpha) around every nn.Linear (r capped at
+    min(d_out, d_in), as `add_lora`), created after torch.manual_seed(seed): a LoRA layer that draws
+    A as the library's LoRALinear does gets the same A (notebook 03's exercise)."""
+    model = task.torch_model()
+    torch.manual_seed(seed)
+    for k, base in enumerate(model.layers):
+        model.layers[k] = layer_cls(base, min(r, base.out_features, base.in_features), alpha)
+    return model
 
 
 def train_adam(model, task, *, steps, lr, batch_size=128, seed=0, stop_above=1e3):
@@ -175,10 +187,18 @@ class TwinRun:
     net: nn.Module  # the trained torch MLP with adapters
 
 
-def train_twins(task, *, r=4, alpha=8.0, lr=0.25, steps=100, batch_size=128, seed=0):
+def train_twins(task, *, r=4, alpha=8.0, lr=0.25, steps=100, batch_size=128, seed=0, layer=None):
     """Train the same LoRA adapters with `reference.train_step` (NumPy, hand-written backward) and
-    with torch autograd + the same SGD step, from the same A and the same minibatches."""
+    with torch autograd + the same SGD step, from the same A and the same minibatches.
+
+    layer: a NumPy LoRA layer class, layer(W0, b, A, B, alpha) with forward(x), backward(dh) (which
+    fills `.grads` {"A", "B"}), params(), and attributes A, B, scale (notebook 03 writes one); it
+    replaces the reference's LoRALinear on every layer, from the same A and B. None: the reference's.
+    """
     ref = task.reference_model(r=r, alpha=alpha, seed=seed)
+    if layer is not None:
+        ref.layers = {name: layer(l.weight, l.bias, l.A.copy(), l.B.copy(), alpha)
+                      for name, l in ref.layers.items()}
     net, adapters = task.lora_model(r=r, alpha=alpha, seed=seed)
     with torch.no_grad():  # one initialisation for both: the reference's A (and B = 0)
         for name, layer in ref.layers.items():
@@ -196,8 +216,8 @@ def train_twins(task, *, r=4, alpha=8.0, lr=0.25, steps=100, batch_size=128, see
                 for p, g in zip(params, grads):
                     p -= lr * g
             torch_losses[t] = loss.item()
-    weight_diff = max(float(np.abs(layer.delta_weight() - adapters[name].delta_weight().detach().numpy()).max())
-                      for name, layer in ref.layers.items())
+    weight_diff = max(float(np.abs(lay.scale * lay.B @ lay.A - adapters[name].delta_weight().detach().numpy()).max())
+                      for name, lay in ref.layers.items())
     return TwinRun(np_losses, torch_losses, float(np.abs(np_losses - torch_losses).max()),
                    weight_diff, ref, net)
 
@@ -210,31 +230,6 @@ class LRSweep:
     ranks: tuple
     lrs: np.ndarray
     final_loss: np.ndarray  # (scalings, ranks, lrs): training loss after the run; inf if diverged
-
-    def best_lr(self):
-        """{scaling: {r: the learning rate with the lowest final loss}}."""
-        return {s: {r: float(self.lrs[int(np.argmin(self.final_loss[i, j]))])
-                    for j, r in enumerate(self.ranks)}
-                for i, s in enumerate(self.scalings)}
-
-    def largest_trainable_lr(self, max_loss=1.0):
-        """{scaling: {r: the largest learning rate whose run ended below `max_loss` nats}} (None
-        when no run did): where a learning rate starts to be too large."""
-        out = {}
-        for i, s in enumerate(self.scalings):
-            out[s] = {}
-            for j, r in enumerate(self.ranks):
-                ok = np.flatnonzero(self.final_loss[i, j] < max_loss)
-                out[s][r] = float(self.lrs[ok.max()]) if ok.size else None
-        return out
-
-    def spread(self):
-        """{scaling: how many lr grid steps the best lr moves across ranks (max - min index)}."""
-        out = {}
-        for i, s in enumerate(self.scalings):
-            best = [int(np.argmin(self.final_loss[i, j])) for j in range(len(self.ranks))]
-            out[s] = max(best) - min(best)
-        return out
 
 
 def lr_sweep(task, *, ranks=(1, 4, 16), lrs=None, alpha=8.0, scalings=SCALINGS, steps=150,

@@ -5,8 +5,6 @@
                                            of one Adam step against r, r marked (None: no marker)
     update_scale_figure(fig, ...)          move an existing scale figure to new alpha, r, gains
     scale_readout(alpha, r)                the one-line summary shown with it
-    lr_sweep_figure(sweep)                 final loss against learning rate, one panel per scaling;
-                                           runs that broke down drawn as crosses
     breakdown_figure(search)               the breakdown learning rate against r, per scaling,
                                            with the band that holds every seed's edge
     rank_ablation_figure(ablation)         test accuracy against r, with the frozen and the fully
@@ -21,7 +19,6 @@ from .style import TEMPLATE
 SCALING_LABELS = {"alpha/r": "scale alpha/r (LoRA)", "alpha": "scale alpha (no division by r)",
                   "alpha/sqrt(r)": "scale alpha/sqrt(r) (rsLoRA)"}
 SCALING_COLORS = {"alpha/r": "#1f77b4", "alpha": "#d62728"}
-RANK_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
 
 def loss_curves_figure(curves, *, title="Training loss", xaxis_title="step",
@@ -117,49 +114,7 @@ def scale_readout(alpha, r, gains, ranks):
             f"the same step lowers it by {gains['alpha'][j]:.4f} nats.")
 
 
-# -- learning rate sweep ---------------------------------------------------------------------------
-
-def lr_sweep_figure(sweep, *, breakdown=1.0, title="Final training loss against learning rate (Adam)"):
-    """One panel per scaling; one line per rank; the best lr of each rank starred.
-
-    A run that ended above `breakdown` nats (or blew up: inf) broke down. It is drawn as a cross at
-    `breakdown`, not at its final loss: past the breakdown the loss is chaotic (the last bits of the
-    arithmetic change it by whole nats) and tells nothing more. The line of a rank stops at its
-    last run that trained; `sweep.largest_trainable_lr(breakdown)` is where that is.
-    """
-    fig = make_subplots(rows=1, cols=len(sweep.scalings), shared_yaxes=True,
-                        subplot_titles=[SCALING_LABELS.get(s, s) for s in sweep.scalings])
-    best = sweep.best_lr()
-    for i, scaling in enumerate(sweep.scalings):
-        for j, r in enumerate(sweep.ranks):
-            color = RANK_COLORS[j % len(RANK_COLORS)]
-            final = sweep.final_loss[i, j]
-            broke = ~(final < breakdown)  # inf (blew up) too
-            fig.add_trace(go.Scatter(x=sweep.lrs, y=np.where(broke, np.nan, final), mode="lines+markers",
-                                     name=f"r = {r}", legendgroup=str(r), showlegend=i == 0,
-                                     line=dict(color=color)), row=1, col=i + 1)
-            fig.add_trace(go.Scatter(x=sweep.lrs, y=np.where(broke, float(breakdown), np.nan),
-                                     mode="markers", name=f"broke down (ended above {breakdown:g} nat)",
-                                     legendgroup="broke", showlegend=i == 0 and j == 0,
-                                     marker=dict(symbol="x", size=11, color=color)),
-                          row=1, col=i + 1)
-            k = int(np.argmin(final))
-            fig.add_trace(go.Scatter(x=[best[scaling][r]], y=[final[k]], mode="markers",
-                                     name="best lr", legendgroup="best",
-                                     showlegend=i == 0 and j == 0,
-                                     marker=dict(symbol="star", size=16, color=color,
-                                                 line=dict(width=1, color="black"))),
-                          row=1, col=i + 1)
-    ticks = {}
-    exponents = np.log2(sweep.lrs)
-    if np.allclose(exponents, np.round(exponents)):  # a grid of powers of two: label them so
-        ticks = dict(tickvals=list(sweep.lrs), ticktext=[f"2<sup>{int(e)}</sup>" for e in np.round(exponents)])
-    fig.update_xaxes(type="log", title_text="learning rate", **ticks)
-    fig.update_yaxes(type="log")
-    fig.update_yaxes(title_text="training loss after the run (nats)", row=1, col=1)
-    fig.update_layout(title=title, legend_title="rank", template=TEMPLATE, height=420)
-    return fig
-
+# -- where training breaks down -------------------------------------------------------------------
 
 def breakdown_figure(search, *, title="Where training breaks down: the learning rate against the rank (Adam)"):
     """The breakdown learning rate against r, one line per scaling (a `labs.lora.BreakdownSearch`).
