@@ -122,3 +122,14 @@ def check_final_ranks(answer, target_budget=8, **params):
     wrong = [f"layers.{k}" for k, (v, e) in enumerate(zip(values, expected)) if v != e]
     return Feedback(False, f"Not quite: look again at {', '.join(wrong)} (step t at the very end, "
                            "target budget set as asked, other sliders at their defaults).")
+
+
+def allocation_or_reference(top_b_mask=None, cubic_budget=None):
+    """(top_b_mask, cubic_budget): each of the learner's write-it functions of notebook 06 that
+    passes its checker, else the reference solution; prints which is used."""
+    from . import solutions, write_it
+    from .build import _use_or_reference
+    return (_use_or_reference(top_b_mask, write_it.check_top_b_mask, solutions.top_b_mask,
+                              "top_b_mask"),
+            _use_or_reference(cubic_budget, write_it.check_cubic_budget, solutions.cubic_budget,
+                              "cubic_budget"))

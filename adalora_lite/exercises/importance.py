@@ -149,3 +149,14 @@ def check_summed_score(answer, terms, layer, k, d_out, d_in):
         return Feedback(False, "Almost: s(lambda_i) itself is the first of the three terms.")
     return Feedback(False, f"Not {value:g}. S = s(lambda) + {d_out} x (mean of s(P)) + {d_in} x "
                            "(mean of s(Q)), with the numbers printed in section 3.")
+
+
+def scoring_or_reference(sensitivity=None, smooth=None, triplet_score=None):
+    """{"sensitivity", "smooth", "triplet_score"}: each of the learner's write-it functions of
+    notebook 05 that passes its checker, else the reference solution; prints which is used."""
+    from . import solutions, write_it
+    from .build import _use_or_reference
+    return {name: _use_or_reference(fn, check, getattr(solutions, name), name)
+            for name, fn, check in (("sensitivity", sensitivity, write_it.check_sensitivity),
+                                    ("smooth", smooth, write_it.check_smooth),
+                                    ("triplet_score", triplet_score, write_it.check_triplet_score))}

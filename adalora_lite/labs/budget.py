@@ -450,3 +450,45 @@ def _params(params, changes):
         raise ConfigError(f"unknown trajectory parameter(s) {sorted(unknown)}; "
                           f"known: {sorted(asdict(params))}")
     return replace(params, **changes) if changes else params
+
+
+@dataclass(frozen=True, eq=False)
+class GradientRecord:
+    """What the allocator saw at every step of one AdaLoRA run (notebook 06 replays it).
+
+    steps[t]: {layer name: ((P, dP), (lam, dlam), (Q, dQ))} after step t (1..T; steps[0] is None),
+    the weights after the SGD step and before masking, with the gradients that moved them: exactly
+    what `RankAllocator.update(t)` scored. masks (T+1, n_triplets) bool and budgets (T+1,): what the
+    library's allocator chose.
+    """
+    params: TrajectoryParams
+    layer_names: tuple
+    steps: list
+    masks: np.ndarray
+    budgets: np.ndarray
+
+
+def record_gradients(params=None, **changes):
+    """Train AdaLoRA as `record` does and keep every step's weights and gradients (a GradientRecord)."""
+    params = _params(params, changes)
+    task = make_planted_task(params.planted_ranks, width=params.width,
+                             singular_value=params.singular_value, seed=params.task_seed)
+    T, n = params.total_steps, params.init_budget
+    steps, masks, budgets = [None], np.ones((T + 1, n), dtype=bool), np.full(T + 1, n)
+
+    def keep(step, model, allocator, loss, lam_before):
+        steps.append({name: tuple((w.copy(), g.copy()) for w, g in layer.weights_and_grads())
+                      for name, layer in model.layers.items()})
+        for name, layer in model.layers.items():  # lam as the allocator scored it: before masking
+            (P, dP), (_, dlam), (Q, dQ) = steps[-1][name]
+            steps[-1][name] = ((P, dP), (lam_before[name], dlam), (Q, dQ))
+        masks[step] = np.concatenate([layer.mask for layer in model.layers.values()])
+        budgets[step] = allocator.budget
+
+    train_planted(task, adapter="svd", r=params.r, alpha=params.alpha,
+                  target_budget=params.target_budget, total_steps=T, warmup_steps=params.warmup_steps,
+                  final_steps=params.final_steps, mask_interval=params.mask_interval,
+                  beta1=params.beta1, beta2=params.beta2, lr=params.lr, gamma=params.gamma,
+                  batch_size=params.batch_size, seed=params.seed, callback=keep)
+    return GradientRecord(params=params, layer_names=task.layer_names, steps=steps,
+                          masks=read_only(masks), budgets=read_only(budgets))

@@ -248,3 +248,26 @@ def predictiveness(run, task, *, beta1=0.85, beta2=0.85):
     truth = masking_loss_increase(run.model, task)
     return {name: float(spearmanr(scores[-1], truth).statistic)
             for name, scores in ablation_scores(run, beta1, beta2).items()}
+
+
+@single_thread()
+def scores_side_by_side(task, scorer, *, steps=50, beta1=0.85, beta2=0.85, r=DEFAULTS["r"],
+                        alpha=DEFAULTS["alpha"], gamma=DEFAULTS["gamma"], lr=DEFAULTS["lr"],
+                        batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
+    """Train SVD adapters with a scoring-only RankAllocator and, after every step, call
+    `scorer(model.layers) -> {name: S (r,)}` on the same weights and gradients (notebook 05's own
+    scorer). Returns (the largest |S_scorer - S_allocator| over all steps and triplets, the
+    largest score), so a difference can be read against the scores' size."""
+    model = MLP(task.weights, task.biases, adapter="svd", r=r, alpha=alpha, rng=seed)
+    allocator = RankAllocator(model.layers, target_budget=r * len(model.layers), total_steps=steps,
+                              warmup_steps=0, final_steps=0, beta1=beta1, beta2=beta2,
+                              masking=False)
+    diff = top = 0.0
+    for step, idx in enumerate(task.batches(steps, batch_size, seed), start=1):
+        train_step(model, task.X_train[idx], task.y_train[idx], lr=lr, gamma=gamma,
+                   allocator=allocator, step=step)
+        mine, lib = scorer(model.layers), allocator.layer_scores()
+        for name, S in lib.items():
+            diff = max(diff, float(np.max(np.abs(np.asarray(mine[name]) - S))))
+            top = max(top, float(np.max(S)))
+    return diff, top
