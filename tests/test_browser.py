@@ -368,8 +368,12 @@ def test_classroom_mode_serves_the_dashboards_with_code_hidden(tmp_path, browser
         page.goto(url, timeout=300_000)  # Voila runs the notebook before it answers
         page.wait_for_selector(".adalora-dashboard .js-plotly-plot .trace.bars", timeout=120_000)
         snapshot(page, "4_classroom.png")
-        assert "import" not in page.inner_text("body")  # sources stripped
+        body = page.inner_text("body")
+        assert not re.search(r"\bimport\b", body)  # sources stripped ("importance" is prose)
         assert page.locator(".adalora-schedule-panel .js-plotly-plot").count() == 1
+        assert page.locator(".adalora-importance-panel .js-plotly-plot").count() == 2  # beta panel
+        assert page.locator(".adalora-importance-panel .adalora-beta1").count() == 1
+        assert body.count("Question for the room") == page.locator("details").count() == 5
         end = settle(page)
         assert end == title_counts(page) and end["masked"] > 0
         drag_to_start(page, "adalora-step")  # the presenter drags t back to 0 with the mouse
