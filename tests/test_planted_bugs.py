@@ -54,9 +54,9 @@ UNIT = {
 NOTEBOOK = {
     "top_b_keeps_lowest": ("06_budget.ipynb", "f451108c"),  # the dashboard's ranks and losses
     "betas_swapped": ("05_importance.ipynb", "stability-grid"),  # its claim on the beta grid
-    "ubar_is_ibar": ("05_importance.ipynb", "cell-07"),  # the score panel's rankings
-    "no_P_term": ("05_importance.ipynb", "cell-07"),
-    "no_Q_term": ("05_importance.ipynb", "cell-07"),
+    "ubar_is_ibar": ("05_importance.ipynb", "score-check"),  # the written-out Scorer vs the library
+    "no_P_term": ("05_importance.ipynb", "score-check"),
+    "no_Q_term": ("05_importance.ipynb", "score-check"),
     "cube_squared": ("06_budget.ipynb", "schedule"),  # the printed b(t)
     "schedule_one_step_late": ("06_budget.ipynb", "schedule"),
     "orthogonality_grad_sign": ("04_lora_vs_svd.ipynb", "mask-regrow"),  # its claim and losses
