@@ -46,3 +46,26 @@ def test_the_readme_and_the_library_cite_no_notes_of_ours():
     found = [f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in files
              for m in [OUR_NOTES.search(p.read_text())] if m]
     assert not found, found
+
+
+# Issue 22: a main path that reads in about 25 minutes, then reference material.
+MAIN_PATH_WORDS, CELL_WORDS = 2000, 300
+GOING_DEEPER = re.compile(r"^## Going deeper\s*$", re.MULTILINE)
+
+
+def prose_words(source):
+    """Words a learner reads: whitespace-separated tokens, LaTeX and HTML comments left out."""
+    return len(re.sub(r"\$\$.*?\$\$|\$[^$]*\$|<!--.*?-->", " ", source, flags=re.S).split())
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_main_path_of_about_25_minutes_then_going_deeper(path):
+    prose = [cell.source for cell in cells(path) if cell.cell_type == "markdown"]
+    longest = max(prose, key=prose_words)
+    assert prose_words(longest) <= CELL_WORDS, f"{path.name}: a prose cell of {prose_words(longest)} words"
+    if path.stem == "classroom":  # panels for a projector, no reading path
+        return
+    deeper = next((i for i, text in enumerate(prose) if GOING_DEEPER.search(text)), None)
+    assert deeper is not None, f"{path.name}: no '## Going deeper' heading"
+    main = sum(prose_words(text) for text in prose[:deeper])
+    assert main <= MAIN_PATH_WORDS, f"{path.name}: {main} words before 'Going deeper'"

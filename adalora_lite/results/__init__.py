@@ -10,6 +10,9 @@
                            for the replay dashboard (written by `python benchmarks/minilm_replay.py`)
     miniature.json         notebook 09: the paper's experiments in miniature on MiniLM (written by
                            `python benchmarks/miniature.py`)
+    planted_transformer.json    notebooks 10 and 11: a MiniLM whose true update is planted
+    tweet_update_spectra.json   notebook 10: full fine-tune spectra of both tweet tasks (both
+                           written by `python benchmarks/planted_transformer.py`)
 
     path(name)    where the file lies (inside the installed package; the benchmarks write there)
     load(name)    its JSON, read through importlib.resources (works from a wheel)
@@ -26,7 +29,7 @@ from pathlib import Path
 from ..errors import ConfigError
 
 FILES = ("minilm_tweets.json", "init_comparison.json", "loop_orders.json", "minilm_replay.json",
-         "miniature.json")
+         "miniature.json", "planted_transformer.json", "tweet_update_spectra.json")
 
 
 def path(name):
