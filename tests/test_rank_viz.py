@@ -26,7 +26,7 @@ def test_compression_figure_splits_the_spectrum_at_r(image):
     expected = np.clip(np.round(approx.approx(7) * 255), 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(low.z, expected)
     assert "r = 7 of 40" in fig.layout.title.text
-    assert fig.layout.yaxis3.title.text == "singular value s_i"
+    assert fig.layout.yaxis3.title.text == "singular value sigma_i"
     assert fig.layout.annotations[1].text == "best rank-7 approximation"
 
 

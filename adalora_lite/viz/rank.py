@@ -127,7 +127,7 @@ def compression_figure(approx, r, *, step=2):
         fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=col,
                          scaleanchor=f"x{'' if col == 1 else col}", title_text=f"{approx.shape[0]} px")
     fig.update_xaxes(title_text="index i", row=1, col=3)
-    fig.update_yaxes(title_text="singular value s_i", type="log", row=1, col=3)
+    fig.update_yaxes(title_text="singular value sigma_i", type="log", row=1, col=3)
     fig.update_layout(title=dict(text=compression_readout(approx, r), font=dict(size=13)),
                       legend=dict(title="spectrum", x=1.0, xanchor="right", y=1.0,
                                   bgcolor="rgba(255,255,255,0.7)"),
