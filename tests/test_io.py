@@ -21,11 +21,17 @@ def adapted():
 
 
 def train(model, adapters, alloc, steps):
-    torch.manual_seed(1)
-    x, y = torch.randn(24, 8), torch.randint(0, 3, (24,))
+    """SGD (stateless, so the checkpoint is the whole state) in the model's dtype; R(P, Q) on the
+    SVD-form adapters. In float64, resumption must be bitwise."""
+    dtype = next(model.parameters()).dtype
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(24, 8, generator=g, dtype=dtype), torch.randint(0, 3, (24,), generator=g)
+    svd = {n: a for n, a in adapters.items() if hasattr(a, "lam")}
     losses = []
     for t in steps:
-        loss = nn.functional.cross_entropy(model(x), y) + 0.1 * orthogonality_loss(adapters)
+        loss = nn.functional.cross_entropy(model(x), y)
+        if svd:
+            loss = loss + 0.1 * orthogonality_loss(svd)
         loss.backward()
         with torch.no_grad():
             for p in model.parameters():
@@ -110,27 +116,6 @@ def kind_model(kind):
     return model, adapters, RankAllocator(managed, **SCHEDULE)
 
 
-def kind_train(model, adapters, alloc, steps):
-    """SGD (stateless, so the checkpoint is the whole state), float64: resumption must be bitwise."""
-    g = torch.Generator().manual_seed(1)
-    x, y = torch.randn(24, 8, generator=g, dtype=torch.float64), torch.randint(0, 3, (24,), generator=g)
-    svd = {n: a for n, a in adapters.items() if hasattr(a, "lam")}
-    losses = []
-    for t in steps:
-        loss = nn.functional.cross_entropy(model(x), y)
-        if svd:
-            loss = loss + 0.1 * orthogonality_loss(svd)
-        loss.backward()
-        with torch.no_grad():
-            for p in model.parameters():
-                if p.grad is not None:
-                    p -= 0.3 * p.grad
-        alloc.update(t)
-        model.zero_grad()
-        losses.append(loss.item())
-    return losses
-
-
 def assert_same_state(model, alloc, model2, alloc2):
     """Every tensor of the models (adapters, masks, frozen base, head) and the allocators' state."""
     s1, s2 = model.state_dict(), model2.state_dict()
@@ -153,20 +138,20 @@ def assert_same_state(model, alloc, model2, alloc2):
 @pytest.mark.parametrize("kind", sorted(KIND_LAYERS))
 def test_round_trip_with_the_allocator_and_exact_resume_for_every_kind(tmp_path, kind, save_at):
     model, adapters, alloc = kind_model(kind)
-    kind_train(model, adapters, alloc, range(1, save_at + 1))
+    train(model, adapters, alloc, range(1, save_at + 1))
     path = tmp_path / f"{kind}.safetensors"
     save_adapters(path, model, alloc)
 
     model2, adapters2, alloc2 = kind_model(kind)
-    kind_train(model2, adapters2, alloc2, range(1, 4))  # a different state, overwritten by the file
+    train(model2, adapters2, alloc2, range(1, 4))  # a different state, overwritten by the file
     alloc2.load_state_dict({"ema": None, "uncertainty": None, "budget": 8, "last_step": None})
     loaded = load_adapters(path, model2, alloc2)
     assert set(loaded) == set(KIND_LAYERS[kind])
     assert [type(a) for a in loaded.values()] == [type(a) for a in adapters.values()]
     assert_same_state(model, alloc, model2, alloc2)
 
-    straight = kind_train(model, adapters, alloc, range(save_at + 1, 31))
-    resumed = kind_train(model2, adapters2, alloc2, range(save_at + 1, 31))
+    straight = train(model, adapters, alloc, range(save_at + 1, 31))
+    resumed = train(model2, adapters2, alloc2, range(save_at + 1, 31))
     assert resumed == straight  # bit for bit, float64
     assert_same_state(model, alloc, model2, alloc2)
     assert sum(alloc2.ranks().values()) == SCHEDULE["target_budget"]
@@ -176,17 +161,17 @@ def test_round_trip_with_the_allocator_and_exact_resume_for_every_kind(tmp_path,
 def test_resumed_training_equals_uninterrupted_training(tmp_path, kind):
     """One run of 30 steps against a run stopped at step 12, saved, and resumed in a new model."""
     model, adapters, alloc = kind_model(kind)
-    uninterrupted = kind_train(model, adapters, alloc, range(1, 31))
+    uninterrupted = train(model, adapters, alloc, range(1, 31))
 
     first, first_adapters, first_alloc = kind_model(kind)
-    head = kind_train(first, first_adapters, first_alloc, range(1, 13))
+    head = train(first, first_adapters, first_alloc, range(1, 13))
     save_adapters(tmp_path / "ckpt.safetensors", first, first_alloc)
     del first, first_adapters, first_alloc
     fresh = plain_model()
     adapters2 = load_adapters(tmp_path / "ckpt.safetensors", fresh)  # adds the saved adapters
     alloc2 = RankAllocator({n: a for n, a in adapters2.items() if hasattr(a, "apply_mask")}, **SCHEDULE)
     load_adapters(tmp_path / "ckpt.safetensors", fresh, alloc2)
-    tail = kind_train(fresh, adapters2, alloc2, range(13, 31))
+    tail = train(fresh, adapters2, alloc2, range(13, 31))
     assert head + tail == uninterrupted
     assert_same_state(model, alloc, fresh, alloc2)
 
