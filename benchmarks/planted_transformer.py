@@ -83,7 +83,8 @@ def update_spectra(classes, *, n_train=2000, steps=125, batch_size=16, max_lengt
 
     from adalora_lite.data import MINILM_TARGETS, load_minilm
     from adalora_lite.data.tweets import load_tweets
-    from adalora_lite.labs.planted_transformer import energy_rank, short_name
+    from adalora_lite.labs.planted_transformer import short_name
+    from adalora_lite.labs.rank import energy_rank
     from adalora_lite.labs.transformer import batch_order, collate, encode, evaluate, train_step, warmup_linear
 
     split = load_tweets(classes=classes, n_train=n_train, seed=0)

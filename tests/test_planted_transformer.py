@@ -33,13 +33,6 @@ def test_heterogeneity_is_zero_when_even_and_grows_with_concentration():
     assert math.isnan(pt.heterogeneity([0, 0]))
 
 
-def test_energy_rank():
-    assert pt.energy_rank([1, 1, 1, 1]) == 4          # 90 % of 4 equal directions needs all 4
-    assert pt.energy_rank([3, 1, 0.1]) == 2           # 9 / 10.01 = 0.899: just short of 90 %
-    assert pt.energy_rank([3, 0.1, 0.1]) == 1
-    assert pt.energy_rank(np.ones(10)) == 9
-
-
 def test_paired_interval_is_the_t_interval():
     d = [0.3, -0.1, 0.5, 0.2, 0.1]
     got = pt.paired_interval(d)

@@ -12,7 +12,6 @@ The schedule is the one the authors' code and PEFT run, progress = (t - t_i) / (
 the paper's Appendix A prints (t - t_i - t_f) in the numerator, which reads like a typo (see
 adalora_lite.schedule).
 """
-import math
 
 from .feedback import Feedback, as_number, not_a_number, unanswered
 from ..schedule import BudgetSchedule

@@ -48,6 +48,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .common import single_thread
+from .rank import energy_rank
 
 FIRST_ADAPTED = 3            # layers 3-5 are adapted; 0-2 are shared and cached
 SEQ_LEN = 24                 # tokens per text: only texts with >= 24 tokens, truncated, no padding
@@ -269,12 +270,6 @@ def heterogeneity(values):
     if v.sum() <= 0:
         return math.nan
     return float(1 - v.sum() ** 2 / (v ** 2).sum() / v.size)
-
-
-def energy_rank(singular_values, fraction=0.9):
-    """The smallest k whose top-k singular values hold `fraction` of the energy sum s^2."""
-    e = np.cumsum(np.asarray(singular_values, dtype=float) ** 2)
-    return int(np.searchsorted(e, fraction * e[-1] - 1e-12 * e[-1]) + 1)
 
 
 def paired_interval(diffs, level=0.95):
