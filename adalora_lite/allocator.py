@@ -1,12 +1,22 @@
 """RankAllocator: AdaLoRA's importance scores and global top-b masking, for both paths.
 
-Call `update(step)` once per training step, after `optimizer.step()` and before `zero_grad()`:
-the importance of an entry is |w * grad| with the weight *after* the step and the gradient that
-produced it (the order of the authors' code and of PEFT's `update_and_allocate`: ORDERS[0]).
-The paper's Algorithm 1 (ORDERS[1]) scores *before* the step, w(t) with its own gradient (lines
-4-6), and masks the updated lambdas with those scores, lambda(t+1) = T(lambda(t) - eta grad, S(t))
-(line 8, eq. (6)): call `update(step)` before `optimizer.step()` and `reapply_mask()` after it
-(`reference.train_step(order="paper")` and `nn.train_step(order="paper")` do). Per step:
+One AdaLoRA step has two moments around the optimizer step, and the allocator has a method for
+each; every training loop of the package calls both and never branches on the order itself:
+
+    allocator.before_optimizer_step(step)
+    optimizer.step()
+    allocator.after_optimizer_step(step)   # before the gradients are cleared
+
+`order` (ORDERS) chooses what each moment does:
+
+    "peft"   before: nothing. after: update(step), scoring |w * grad| with the weight *after* the
+             step and the gradient that produced it. The order of the authors' code (trainer.py
+             calls `update_and_mask` after `optimizer.step()`) and of PEFT's `update_and_allocate`.
+    "paper"  before: update(step), scoring w(t) with its own gradient (Algorithm 1, lines 4-6).
+             after: reapply_mask(), so lambda(t+1) = T(lambda(t) - eta grad, S(t)) (line 8, eq. (6)):
+             the step moved the masked lambdas, the scores S(t) still choose them.
+
+What `update(step)` does, per step:
 
     step <  final_start   update the EMAs; mask to b(step) when the schedule says so
     step == final_start   mask to the target budget with the current scores; freeze that mask
@@ -60,7 +70,9 @@ from .schedule import BudgetSchedule
 from .scoring import (as_like, entry_score, namespace, sensitivity, smooth, top_b_mask,
                       triplet_scores)
 
-ORDERS = ("peft", "paper")  # where the allocator runs in a step: see the module docstring
+ORDERS = ("peft", "paper")  # what the two moments of a step do: see the module docstring
+# order -> (the moment that scores and masks, the moment that re-applies the mask)
+_MOMENTS = {"peft": ("after", None), "paper": ("before", "after")}
 SCORES = ("importance", "sensitivity", "magnitude", "random")  # S_i: see the module docstring
 
 
@@ -73,8 +85,10 @@ def check_order(order):
 
 class RankAllocator:
     def __init__(self, layers, *, target_budget, total_steps, warmup_steps, final_steps,
-                 mask_interval=1, beta1=0.85, beta2=0.85, masking=True, score="importance", seed=0):
+                 mask_interval=1, beta1=0.85, beta2=0.85, masking=True, score="importance", seed=0,
+                 order="peft"):
         """layers: {name: SVDLinear}, every adapted matrix of the model, in a fixed order.
+        order: one of ORDERS, what `before_optimizer_step` and `after_optimizer_step` do.
         masking=False: score every step and never mask (see the module docstring).
         score: one of SCORES; seed: the draw of score="random" (unused otherwise)."""
         self.layers = dict(layers)
@@ -85,6 +99,7 @@ class RankAllocator:
         if score == "magnitude" and any(len(l.weights_and_grads()) != 3 for l in self.layers.values()):
             raise ConfigError("score='magnitude' ranks by |lambda|: every layer must be an SVDLinear")
         self.score = score
+        self.order = check_order(order)
         self._random = np.random.default_rng(seed).random(sum(l.r for l in self.layers.values()))
         self.beta1 = check_open_unit("beta1", beta1)
         self.beta2 = check_open_unit("beta2", beta2)
@@ -101,6 +116,22 @@ class RankAllocator:
         if self.masking:
             for layer in self.layers.values():
                 layer.budget_applied = False  # set True once the final allocation is in place
+
+    def before_optimizer_step(self, step):
+        """The moment before `optimizer.step()`: score (and mask) here in the paper's order."""
+        self._moment("before", step)
+
+    def after_optimizer_step(self, step):
+        """The moment after `optimizer.step()`, before the gradients are cleared: score (and mask)
+        here in PEFT's order; re-apply the mask here in the paper's order."""
+        self._moment("after", step)
+
+    def _moment(self, moment, step):
+        scores_at, reapplies_at = _MOMENTS[self.order]
+        if moment == scores_at:
+            self.update(step)
+        elif moment == reapplies_at:
+            self.reapply_mask()
 
     def update(self, step):
         """Score, and mask if the schedule says so, after optimizer step number `step`."""

@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/miniature.py                 # everything, 2 worker processes
     .venv/bin/python benchmarks/miniature.py --seeds 0 1 2 3 4 --workers 2
     .venv/bin/python benchmarks/miniature.py --resume        # keep the runs already recorded
+    .venv/bin/python benchmarks/miniature.py --resume --seeds 0 1 2 3 4 --arms adalora_144 ...
+                                                             # more seeds for some arms only
 
 Writes adalora_lite/results/miniature.json (package data, read by notebook 09): {"meta", "runs"},
 every run with its task, arm, configuration, seed, held-out accuracy, final ranks and per-step
@@ -151,6 +153,8 @@ def main():
     ap.add_argument("--workers", type=int, default=2, help="processes, one torch thread each")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--resume", action="store_true", help="keep the runs already in the output file")
+    ap.add_argument("--arms", nargs="+", choices=[arm for arm, _ in arms()],
+                    help="record only these arms at the given seeds (default: every arm)")
     ap.add_argument("--out", default=str(results.path(OUT)))
     args = ap.parse_args()
 
@@ -200,7 +204,8 @@ def main():
         meta["lr_grid"] = sorted({r["lr"] for r in runs if r["seed"] == args.seeds[0]})  # every rate tried
         # 2. every arm, seed by seed (an interrupted recording still has whole seeds)
         jobs = [job(t, arm, ov, seed, chosen[t][arm])
-                for seed in args.seeds for t in args.tasks for arm, ov in arms()]
+                for seed in args.seeds for t in args.tasks for arm, ov in arms()
+                if args.arms is None or arm in args.arms]
         for run in pool.imap_unordered(run_one, [j for j in jobs if key(j) not in done]):
             record(run)
     meta["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")

@@ -189,7 +189,7 @@ def test_paper_order_scores_before_the_step_and_masks_after_it():
     def lambdas_scored(order):
         model = tiny_model()
         alloc = RankAllocator(model.layers, target_budget=5, total_steps=4, warmup_steps=0,
-                              final_steps=1)
+                              final_steps=1, order=order)
         before = [layer.lam.copy() for layer in model.layers.values()]
         update, seen = alloc.update, []
 
@@ -198,11 +198,12 @@ def test_paper_order_scores_before_the_step_and_masks_after_it():
             return update(step)
 
         alloc.update = spy
-        train_step(model, *batch(), lr=0.3, gamma=0.1, allocator=alloc, step=1, order=order)
+        train_step(model, *batch(), lr=0.3, gamma=0.1, allocator=alloc, step=1)
         assert all(np.all(layer.lam[~layer.mask] == 0) for layer in model.layers.values())
         return all(np.array_equal(a, b) for a, b in zip(before, seen))
 
     assert lambdas_scored("paper")       # w(t), before the step; masked after it
     assert not lambdas_scored("peft")    # w(t + 1)
     with pytest.raises(ConfigError, match="order must be one of"):
-        train_step(tiny_model(), *batch(), lr=0.3, order="before")
+        RankAllocator(tiny_model().layers, target_budget=5, total_steps=4, warmup_steps=0,
+                      final_steps=1, order="before")

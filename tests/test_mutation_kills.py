@@ -121,11 +121,12 @@ def test_reference_train_step_runs_the_allocator_in_both_orders_and_without_one(
     rng = np.random.default_rng(0)
     weights, biases = [rng.normal(size=(5, 4)), rng.normal(size=(3, 5))], [np.zeros(5), np.zeros(3)]
     x, y = rng.normal(size=(6, 4)), rng.integers(0, 3, 6)
-    ref_train_step(RefMLP(weights, biases, r=2, alpha=2, rng=0), x, y, lr=0.1, order=order)  # no allocator
+    ref_train_step(RefMLP(weights, biases, r=2, alpha=2, rng=0), x, y, lr=0.1)  # no allocator
     model = RefMLP(weights, biases, r=2, alpha=2, rng=0)
-    alloc = RankAllocator(model.layers, target_budget=2, total_steps=6, warmup_steps=1, final_steps=2)
+    alloc = RankAllocator(model.layers, target_budget=2, total_steps=6, warmup_steps=1, final_steps=2,
+                          order=order)
     for step in range(1, 7):
-        ref_train_step(model, x, y, lr=0.1, allocator=alloc, step=step, order=order)
+        ref_train_step(model, x, y, lr=0.1, allocator=alloc, step=step)
         assert alloc.last_step == step
     assert sum(alloc.ranks().values()) == 2
     assert all((layer.lam[~layer.mask] == 0).all() for layer in model.layers.values())

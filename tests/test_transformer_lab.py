@@ -65,12 +65,15 @@ def test_allocator_from_config_spends_r_per_matrix_and_checks_the_phases():
         make_allocator(adapters, FinetuneConfig(warmup_fraction=0.5, final_fraction=0.5), total_steps=10)
 
 
-def test_train_step_calls_the_allocator_after_the_optimizer_step_and_before_zero_grad():
+def test_train_step_calls_the_allocator_moments_around_the_optimizer_step_and_before_zero_grad():
     model, adapters = _tiny_adapters()
     seen = {}
 
     class Spy:
-        def update(self, step):
+        def before_optimizer_step(self, step):
+            seen["before"] = (step, torch.equal(adapters["0"].lam.detach(), torch.zeros_like(adapters["0"].lam)))
+
+        def after_optimizer_step(self, step):
             a = adapters["0"]
             seen["step"] = step
             seen["grad_present"] = a.lam.grad is not None
@@ -88,7 +91,7 @@ def test_train_step_calls_the_allocator_after_the_optimizer_step_and_before_zero
     opt = torch.optim.SGD([p for p in wrapper.parameters() if p.requires_grad], lr=0.1)
     x, y = torch.randn(5, 8), torch.tensor([0, 1, 2, 3, 4])
     loss = train_step(wrapper, {"x": x}, y, opt, step=7, adapters=adapters, gamma=0.1, allocator=Spy())
-    assert seen == {"step": 7, "grad_present": True, "moved": True}
+    assert seen == {"before": (7, True), "step": 7, "grad_present": True, "moved": True}
     assert all(p.grad is None for p in wrapper.parameters())  # cleared afterwards
     assert isinstance(loss, float)
 
@@ -230,7 +233,7 @@ def test_paper_order_scores_the_weights_before_the_step_and_masks_after_it():
         with torch.no_grad():
             layer.lam.copy_(torch.tensor([0.5, -0.2, 0.1]))
         alloc = RankAllocator(adapters, target_budget=1, total_steps=4, warmup_steps=0, final_steps=1,
-                              beta1=0.5, beta2=0.5)
+                              beta1=0.5, beta2=0.5, order=order)
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
         x, y = torch.randn(8, 4), torch.randn(8, 4)
         lam_before = layer.lam.detach().clone()
@@ -242,7 +245,7 @@ def test_paper_order_scores_the_weights_before_the_step_and_masks_after_it():
             return orig(step)
 
         alloc.update = spy
-        train_step(model, {"x": x}, y, opt, step=1, allocator=alloc, order=order)
+        train_step(model, {"x": x}, y, opt, step=1, allocator=alloc)
         return lam_before, seen["lam"], layer
 
     before, scored, layer = run("paper")

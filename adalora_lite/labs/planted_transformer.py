@@ -213,7 +213,7 @@ def distill(config, data, *, on_step=None):
         idx = torch.as_tensor(idx)
         losses.append(train_step(student, {"hidden": data["train_hidden"][idx]},
                                  data["train_target"][idx], optimizer, step=step, adapters=adapters,
-                                 gamma=gamma, allocator=allocator, scheduler=scheduler, order=config.order))
+                                 gamma=gamma, allocator=allocator, scheduler=scheduler))
         if on_step is not None:
             on_step(step, adapters, allocator)
     ranks = allocator.ranks() if allocator is not None else {n: a.r for n, a in adapters.items()}

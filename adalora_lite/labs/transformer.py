@@ -28,18 +28,19 @@ scripts (github.com/QingruZhang/AdaLoRA, NLU/scripts at d10f5eb) run `--lora_r 2
 (W_q, W_k, W_v, W_f1, W_f2); the authors' scripts adapt six,
 `--lora_module query,key,value,intermediate,layer.output,attention.output` (W_o too), as we do here.
 
-The training step, in the order AdaLoRA needs (see `train_step`):
+The training step (see `train_step`):
 
     loss = model(**batch, labels=y).loss + gamma * orthogonality_loss(adapters)
     loss.backward()
+    allocator.before_optimizer_step(step)
     optimizer.step()
-    allocator.update(step)        # after the step (new weights), before the gradients are cleared
+    allocator.after_optimizer_step(step)   # before the gradients are cleared
     optimizer.zero_grad()
 
-That is the order of the authors' code and of PEFT (`update_and_allocate` after `optimizer.step()`).
-The paper's Algorithm 1 scores *before* the update (lines 4-6: w(t) with its own gradient) and
-masks the updated lambdas with those scores (line 8). `FinetuneConfig(order="paper")` runs that
-order; `loop_orders_planted` and `compare_loop_orders` measure how much the two differ.
+What the two moments do is the allocator's `order` (adalora_lite.allocator): the authors' code and
+PEFT score after the step; the paper's Algorithm 1 scores before it (lines 4-6) and masks the
+updated lambdas with those scores (line 8). `FinetuneConfig(order="paper")` runs that order;
+`loop_orders_planted` and `compare_loop_orders` measure how much the two differ.
 
 Texts are tokenized once (truncated to `max_length`), then padded per batch to its longest text.
 """
@@ -82,7 +83,7 @@ class FinetuneConfig:
     probe_steps: int = 300           # probe: full-batch AdamW steps on cached features
     probe_lr: float = 1e-2
     seed: int = 0                    # head init, adapter init, dropout, batch order
-    order: str = "peft"              # AdaLoRA: where the allocator runs (ORDERS; see train_step)
+    order: str = "peft"              # AdaLoRA: what the allocator's two moments do (allocator.ORDERS)
     score: str = "importance"        # AdaLoRA, Prune LoRA: the allocator's S_i (allocator.SCORES)
     placement: str = "all"           # which matrices get adapters (PLACEMENTS, see placement_targets)
 
@@ -204,35 +205,25 @@ def make_allocator(adapters, config, total_steps):
     return RankAllocator(adapters, target_budget=config.r * len(adapters), total_steps=total_steps,
                          warmup_steps=warmup, final_steps=final,
                          mask_interval=config.mask_interval, beta1=config.beta1, beta2=config.beta2,
-                         score=config.score, seed=config.seed)
+                         score=config.score, seed=config.seed, order=config.order)
 
 
 def train_step(model, batch, labels, optimizer, *, step, adapters=None, gamma=0.0,
-               allocator=None, scheduler=None, order="peft"):
-    """One AdamW step; returns the cross-entropy (without the regularizer) as a float.
-
-    order="peft" (the authors' code and PEFT): the allocator is called *after* optimizer.step() (it
-    scores |w * grad| with the new weights and the gradient that produced them) and *before*
-    zero_grad() (which would erase the grads).
-    order="paper" (Algorithm 1): the allocator scores (and masks) *before* optimizer.step(), so
-    |w * grad| pairs w(t) with its own gradient; the optimizer then moves the masked lambdas (Adam
-    by about lr), and the same mask is applied again: lam(t+1) = T(lam(t) - eta grad, S(t)).
-    """
+               allocator=None, scheduler=None):
+    """One AdamW step between the allocator's two moments (what each does is the allocator's
+    `order`, see adalora_lite.allocator); returns the cross-entropy (without the regularizer)."""
     from ..nn import orthogonality_loss
 
     loss = model(**batch, labels=labels).loss
     objective = loss + gamma * orthogonality_loss(adapters) if gamma and adapters else loss
     objective.backward()
-    if allocator is not None and order == "paper":
-        allocator.update(step)
+    if allocator is not None:
+        allocator.before_optimizer_step(step)
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
-    if allocator is not None:
-        if order == "paper":
-            allocator.reapply_mask()
-        else:
-            allocator.update(step)
+    if allocator is not None:  # before zero_grad(), which would erase the gradients it scores
+        allocator.after_optimizer_step(step)
     optimizer.zero_grad(set_to_none=True)
     return float(loss.detach())
 
@@ -290,7 +281,7 @@ def finetune(config, split, *, progress=True, model_parts=None, on_step=None):
     for step, idx in enumerate(bar, start=1):
         losses.append(train_step(model, collate([train_ids[i] for i in idx]), labels[idx], optimizer,
                                  step=step, adapters=adapters, gamma=gamma, allocator=allocator,
-                                 scheduler=scheduler, order=config.order))
+                                 scheduler=scheduler))
         if on_step is not None:
             on_step(step, adapters, allocator)
     bar.close()
@@ -495,11 +486,11 @@ def loop_orders_planted(seeds=(0, 1, 2), *, init_r=8, total_steps=1000, warmup_s
         for order in ORDERS:
             model = planted_model(task, adapter="svd", r=init_r, seed=seed)
             alloc = RankAllocator(model.layers, target_budget=budget, total_steps=total_steps,
-                                  warmup_steps=warmup_steps, final_steps=final_steps)
+                                  warmup_steps=warmup_steps, final_steps=final_steps, order=order)
             revived, dropped = 0, np.zeros(init_r * len(task.planted_ranks), dtype=bool)
             for step, idx in enumerate(task.batches(total_steps, 64, seed=seed + 1000), start=1):
                 reference_step(model, task.X_train[idx], task.Y_train[idx], lr=lr, gamma=gamma,
-                               loss_fn=mse, allocator=alloc, step=step, order=order)
+                               loss_fn=mse, allocator=alloc, step=step)
                 kept = np.concatenate([layer.mask for layer in model.layers.values()])
                 revived += int((dropped & kept).sum())  # masked after the last step, kept now
                 dropped = ~kept

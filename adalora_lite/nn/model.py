@@ -8,7 +8,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..allocator import check_order
 from ..reference.model import per_layer
 from .inject import add_adapters, orthogonality_loss
 
@@ -70,24 +69,20 @@ def _tensor(x):
     return x if isinstance(x, torch.Tensor) else torch.tensor(np.asarray(x))
 
 
-def train_step(model, x, labels, *, lr, gamma=0.0, allocator=None, step=None, order="peft"):
-    """One SGD step on the adapters; returns the objective  CE + gamma * mean_k R(P_k, Q_k).
-    order: where the allocator runs, as in reference.train_step."""
-    check_order(order)
+def train_step(model, x, labels, *, lr, gamma=0.0, allocator=None, step=None):
+    """One SGD step on the adapters, between the allocator's two moments (as reference.train_step);
+    returns the objective  CE + gamma * mean_k R(P_k, Q_k)."""
     loss = F.cross_entropy(model(x), labels)
     if gamma:
         loss = loss + gamma * orthogonality_loss(model.adapters)
     loss.backward()
-    if allocator is not None and order == "paper":
-        allocator.update(step)  # w(t) with its own gradient
+    if allocator is not None:
+        allocator.before_optimizer_step(step)
     with torch.no_grad():
         for p in model.parameters():
             if p.grad is not None:
                 p -= lr * p.grad
-    if allocator is not None:  # after the step, before the gradients are cleared
-        if order == "paper":
-            allocator.reapply_mask()  # T(lam(t) - eta grad, S(t)): the step moved masked lambdas
-        else:
-            allocator.update(step)
+    if allocator is not None:  # before the gradients are cleared
+        allocator.after_optimizer_step(step)
     model.zero_grad(set_to_none=True)
     return loss.item()

@@ -3,20 +3,12 @@
     logits = L_last(tanh(... tanh(L_0(x))))      every L_k an adapter around frozen weights
 
 `train_step` is one training step: forward, backward, the orthogonality regularizer, an SGD step on
-the adapters, and the allocator (importance, budget, masking). Where the allocator runs is `order`:
-
-    order="peft" (the default)  after the SGD step, as the authors' code (trainer.py calls
-                                `update_and_mask` after `optimizer.step()`) and PEFT
-                                (`update_and_allocate`) do: |w * grad| pairs the updated w with
-                                the gradient that produced it. Not the paper's Algorithm 1.
-    order="paper"               one iteration of the paper's Algorithm 1: the scores S(t) from
-                                w(t) and its own gradient before the step (lines 4-6), then the
-                                step, then the mask again, lambda(t+1) = T(lambda(t) - eta grad, S(t))
-                                (line 8, eq. (6)).
+the adapters, and the allocator's two moments around the SGD step (what each does is the
+allocator's `order`: the paper's Algorithm 1 or the authors' code and PEFT; see
+adalora_lite.allocator).
 """
 import numpy as np
 
-from ..allocator import check_order
 from ..errors import ConfigError
 from ..regularizer import orthogonality_grad, orthogonality_penalty
 from .layers import LoRALinear, SVDLinear
@@ -73,15 +65,11 @@ def cross_entropy(logits, labels):
     return loss, dlogits / n
 
 
-def train_step(model, x, targets, *, lr, gamma=0.0, allocator=None, step=None, loss_fn=None,
-               order="peft"):
+def train_step(model, x, targets, *, lr, gamma=0.0, allocator=None, step=None, loss_fn=None):
     """One SGD step on the adapters; returns the objective  loss + gamma * mean_k R(P_k, Q_k).
 
     loss_fn(outputs, targets) -> (loss, dloss/doutputs); cross-entropy on integer labels by default.
-    order: where the allocator runs, "peft" (after the step) or "paper" (Algorithm 1: scores
-    before the step, masks after it); see adalora_lite.allocator.
     """
-    check_order(order)
     loss, doutputs = (loss_fn or cross_entropy)(model.forward(x), targets)
     model.backward(doutputs)
     svd_layers = [layer for layer in model.layers.values() if isinstance(layer, SVDLinear)]
@@ -93,14 +81,11 @@ def train_step(model, x, targets, *, lr, gamma=0.0, allocator=None, step=None, l
             dP, dQ = orthogonality_grad(layer.P, layer.Q)
             layer.grads["P"] += weight * dP
             layer.grads["Q"] += weight * dQ
-    if allocator is not None and order == "paper":
-        allocator.update(step)  # w(t) with its own gradient
+    if allocator is not None:
+        allocator.before_optimizer_step(step)
     for layer in model.layers.values():
         for name, w in layer.params().items():
             w -= lr * layer.grads[name]  # in place: the allocator sees the updated weights
     if allocator is not None:
-        if order == "paper":
-            allocator.reapply_mask()  # T(lam(t) - eta grad, S(t)): the step moved masked lambdas
-        else:
-            allocator.update(step)
+        allocator.after_optimizer_step(step)
     return float(loss)
