@@ -1,6 +1,7 @@
 """The shapes diagrams draw every matrix at its true shape and colour what the text says."""
 import pytest
 
+from adalora_lite.errors import ConfigError
 from adalora_lite.viz.diagrams import MASKED, PICKED, lora_diagram, svd_diagram
 
 
@@ -27,5 +28,5 @@ def test_svd_diagram_masks_lambda_only_and_keeps_the_vectors():
 @pytest.mark.parametrize("make, kwargs, word", [(lora_diagram, dict(r=2, doublet=2), "doublet"),
                                                 (svd_diagram, dict(r=3, masked=(3,)), "masked")])
 def test_an_index_outside_the_rank_is_refused_by_name(make, kwargs, word):
-    with pytest.raises(ValueError, match=word):
+    with pytest.raises(ConfigError, match=rf"{word}.* must be in \[0, {kwargs['r'] - 1}\]"):
         make(**kwargs)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from adalora_lite.errors import ConfigError
 from adalora_lite.labs.intrinsic import (FlatMLP, SweepResult, accuracy, class_split, find_d90,
                                          subspace_params,
                                     intrinsic_dimension_sweep, pretrain_finetune,
@@ -29,7 +30,7 @@ def test_mlp_flat_layout():
     assert torch.equal(mlp.init(0)[1:], theta[1:]) and not torch.equal(mlp.init(1), mlp.init(0))
     zeroed = mlp.zero_head(theta)
     assert torch.count_nonzero(zeroed[-(5 * 3 + 3):]) == 0 and zeroed[0] == 123.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="theta must have shape"):
         mlp.unflatten(torch.zeros(3))
 
 
@@ -38,7 +39,7 @@ def test_random_projection_has_unit_columns_and_is_seeded():
     assert E.shape == (50, 7)
     torch.testing.assert_close(E.norm(dim=0), torch.ones(7))
     assert torch.equal(E, random_projection(50, 7, seed=3))
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match=r"d must be in \[1, inf\]"):
         random_projection(50, 0)
 
 

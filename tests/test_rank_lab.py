@@ -1,11 +1,12 @@
-"""adalora_lite.labs.rank: Eckart-Young, effective ranks and parameter counts."""
+"""adalora_lite.labs.rank: Eckart-Young, effective ranks and the break-even rank."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from adalora_lite.counting import parameter_count
+from adalora_lite.errors import ConfigError
 from adalora_lite.labs.rank import (LowRankApprox, best_rank_r, breakeven_rank, energy_rank,
-                                  entropy_effective_rank, full_param_count, lowrank_param_count,
-                                  numerical_rank, random_like, random_rank_r_error,
+                                  entropy_effective_rank, numerical_rank, random_like, random_rank_r_error,
                                   relative_tail_error, singular_values, stable_rank, tail_error)
 
 
@@ -57,13 +58,13 @@ def test_tail_error_by_hand():
 
 @pytest.mark.parametrize("bad", [[1.0, 2.0], [[1.0]], [3.0, -1.0]])
 def test_spectrum_must_be_sorted_non_negative_1d(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="sigma"):
         tail_error(bad, 0)
 
 
 @pytest.mark.parametrize("r", [-1, 5, 1.5])
 def test_rank_out_of_range_is_an_error(r):
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="r must be"):
         tail_error([3.0, 2.0, 1.0, 0.5], r)
 
 
@@ -93,17 +94,14 @@ def test_effective_ranks_lie_between_one_and_the_rank(W):
     assert 1 <= energy_rank(s, 0.9) <= rank
 
 
-def test_parameter_counts():
-    assert lowrank_param_count(1024, 1024, 8) == 16384
-    assert full_param_count(1024, 1024) == 1048576
-    assert lowrank_param_count(200, 200, 2) == 800
+def test_breakeven_rank_is_where_the_factors_stop_saving():
     assert breakeven_rank(384, 1536) == 307  # 384*1536/1920 = 307.2
     assert breakeven_rank(4, 4) == 1  # 8 r < 16: r = 1 saves, r = 2 ties
     assert breakeven_rank(2, 2) == 0  # (2 + 2) r < 4 has no positive solution
     for d, k in [(3, 7), (384, 384), (1, 5), (100, 101)]:
         r = breakeven_rank(d, k)
-        assert lowrank_param_count(d, k, r) < full_param_count(d, k)
-        assert lowrank_param_count(d, k, r + 1) >= full_param_count(d, k)
+        assert parameter_count(d, k, r) < parameter_count(d, k, kind="full")
+        assert parameter_count(d, k, r + 1) >= parameter_count(d, k, kind="full")
 
 
 def test_random_like_matches_shape_mean_and_std():

@@ -12,11 +12,8 @@ import math
 
 import numpy as np
 
+from ..counting import parameter_count
 from .feedback import Feedback, agrees, as_number, not_a_number, unanswered
-
-
-
-
 
 
 def check_lora_param_count(answer, d_out=1536, d_in=384, r=8):
@@ -26,7 +23,7 @@ def check_lora_param_count(answer, d_out=1536, d_in=384, r=8):
     value = as_number(answer)
     if value is None:
         return not_a_number(answer)
-    expected, full = (d_out + d_in) * r, d_out * d_in
+    expected, full = parameter_count(d_out, d_in, r), parameter_count(d_out, d_in, kind="full")
     if value == expected:
         return Feedback(True, f"Right: B has {d_out} x {r} and A has {r} x {d_in} entries, "
                               f"({d_out} + {d_in}) x {r} = {expected:,} in all, "

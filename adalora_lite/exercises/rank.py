@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from ..labs.rank import (LowRankApprox, breakeven_rank, energy_rank, full_param_count,
-                        lowrank_param_count, tail_error)
+from ..counting import parameter_count
+from ..labs.rank import LowRankApprox, breakeven_rank, energy_rank, tail_error
 from .feedback import Feedback, agrees, as_number, not_a_number, unanswered
 
 
@@ -49,16 +49,16 @@ def check_breakeven_rank(d_out, d_in, answer):
     if value is None:
         return not_a_number(answer)
     expected = breakeven_rank(d_out, d_in)
-    full = full_param_count(d_out, d_in)
+    full = parameter_count(d_out, d_in, kind="full")
     if value == expected:
-        return Feedback(True, f"Right: r = {expected} stores {lowrank_param_count(d_out, d_in, expected):,} "
+        return Feedback(True, f"Right: r = {expected} stores {parameter_count(d_out, d_in, expected):,} "
                               f"numbers < {full:,}; r = {expected + 1} would store "
-                              f"{lowrank_param_count(d_out, d_in, expected + 1):,}. LoRA's r = 8 is far below.")
+                              f"{parameter_count(d_out, d_in, expected + 1):,}. LoRA's r = 8 is far below.")
     if value != int(value):
         return Feedback(False, "A rank is a whole number: round d_out d_in / (d_out + d_in) the right way.")
     if value > expected:
         return Feedback(False, f"At r = {int(value)} the factors hold "
-                               f"{lowrank_param_count(d_out, d_in, int(value)):,} numbers, not fewer than "
+                               f"{parameter_count(d_out, d_in, int(value)):,} numbers, not fewer than "
                                f"d_out d_in = {full:,}.")
     return Feedback(False, f"r = {int(value)} does save parameters, but a larger r still does too.")
 
@@ -72,7 +72,7 @@ def check_rank_for_budget(d_out, d_in, fraction, answer):
     value = as_number(answer)
     if value is None:
         return not_a_number(answer)
-    full = full_param_count(d_out, d_in)
+    full = parameter_count(d_out, d_in, kind="full")
     expected = int(math.floor(fraction * full / (d_out + d_in) * (1 + 1e-12)))
     if value != int(value):
         return Feedback(False, f"A rank is a whole number: {fraction:g} d_out d_in / (d_out + d_in) = "
@@ -80,20 +80,20 @@ def check_rank_for_budget(d_out, d_in, fraction, answer):
                                "so the factors stay within the budget?")
     r = int(value)
     if r == expected:
-        share = lowrank_param_count(d_out, d_in, r) / full
-        return Feedback(True, f"Right: r = {r} stores {lowrank_param_count(d_out, d_in, r):,} numbers "
+        share = parameter_count(d_out, d_in, r) / full
+        return Feedback(True, f"Right: r = {r} stores {parameter_count(d_out, d_in, r):,} numbers "
                               f"({share:.3%} of {full:,}); r = {r + 1} would store "
-                              f"{lowrank_param_count(d_out, d_in, r + 1):,} "
-                              f"({lowrank_param_count(d_out, d_in, r + 1) / full:.3%}). The bigger the matrix, "
+                              f"{parameter_count(d_out, d_in, r + 1):,} "
+                              f"({parameter_count(d_out, d_in, r + 1) / full:.3%}). The bigger the matrix, "
                               "the larger the rank a fixed fraction buys.")
     if r == breakeven_rank(d_out, d_in):
         return Feedback(False, f"r = {r} is the break-even rank, where the factors are just under "
                                f"100% of W. The question asks for {fraction:.0%} of it.")
     if r < 1:
         return Feedback(False, "A LoRA rank is at least 1.")
-    share = lowrank_param_count(d_out, d_in, r) / full
+    share = parameter_count(d_out, d_in, r) / full
     if r > expected:
-        return Feedback(False, f"At r = {r} the factors hold {lowrank_param_count(d_out, d_in, r):,} numbers, "
+        return Feedback(False, f"At r = {r} the factors hold {parameter_count(d_out, d_in, r):,} numbers, "
                                f"{share:.3%} of d_out d_in: over the {fraction:.0%} budget.")
     return Feedback(False, f"r = {r} fits ({share:.3%} of d_out d_in), but a larger rank still does.")
 
@@ -119,7 +119,7 @@ def check_rank_for_error(approx, target, answer):
         return Feedback(False, f"r = {r} reaches it ({err:.2%}), but so does a smaller rank: "
                                "find the smallest.")
     return Feedback(True, f"Right: r = {r} gives {err:.2%} <= {target:.0%} with "
-                          f"{approx.param_count(r) / (approx.shape[0] * approx.shape[1]):.1%} "
+                          f"{parameter_count(*approx.shape, r) / parameter_count(*approx.shape, kind='full'):.1%} "
                           "of the parameters.")
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..counting import parameter_count
+from ..errors import ConfigError, check_int
 from .common import single_thread
 
 __all__ = ["FlatMLP", "random_projection", "train", "TrainResult", "accuracy", "find_d90",
@@ -48,9 +50,9 @@ class FlatMLP:
     def __init__(self, sizes):
         self.sizes = tuple(int(n) for n in sizes)
         if len(self.sizes) < 2 or min(self.sizes) < 1:
-            raise ValueError(f"sizes must list at least an input and an output width, got {sizes!r}")
+            raise ConfigError(f"sizes must list at least an input and an output width, each >= 1, got {sizes!r}")
         self.shapes = [(o, i) for i, o in zip(self.sizes[:-1], self.sizes[1:])]
-        self.num_params = sum(o * i + o for o, i in self.shapes)
+        self.num_params = sum(parameter_count(o, i, kind="full") + o for o, i in self.shapes)  # W and b
 
     def init(self, seed=0):
         """theta0 (D,): PyTorch's default Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
@@ -65,7 +67,7 @@ class FlatMLP:
     def unflatten(self, theta):
         """[(W_l (d_out, d_in), b_l (d_out,)), ...]: views into theta."""
         if theta.shape != (self.num_params,):
-            raise ValueError(f"theta must have shape ({self.num_params},), got {tuple(theta.shape)}")
+            raise ConfigError(f"theta must have shape ({self.num_params},), got {tuple(theta.shape)}")
         layers, k = [], 0
         for o, i in self.shapes:
             W = theta[k:k + o * i].view(o, i)
@@ -124,10 +126,9 @@ def random_projection(D, d, seed=0):
     Li et al. (2018) use such a dense E (or sparse/Fastfood ones for big D); with unit columns a
     step of size 1 along z_j moves theta by exactly 1.
     """
-    if d < 1 or D < 1:
-        raise ValueError(f"D and d must be positive, got D={D}, d={d}")
+    D, d = check_int("D", D, low=1), check_int("d", d, low=1)
     g = torch.Generator().manual_seed(int(seed))
-    E = torch.randn(int(D), int(d), generator=g)
+    E = torch.randn(D, d, generator=g)
     return E / E.norm(dim=0, keepdim=True)
 
 
@@ -161,7 +162,7 @@ def train(mlp, theta0, X, y, *, E=None, steps=300, lr=1e-2, subspace=subspace_pa
         make_theta = lambda: param  # noqa: E731
     else:
         if E.shape[0] != theta0.numel():
-            raise ValueError(f"E has {E.shape[0]} rows but theta0 has {theta0.numel()} entries")
+            raise ConfigError(f"E must have theta0's {theta0.numel()} rows, got {E.shape[0]}")
         param = torch.zeros(E.shape[1], requires_grad=True)
         make_theta = lambda: subspace(theta0, E, param)  # noqa: E731
     opt = torch.optim.Adam([param], lr=lr)

@@ -11,37 +11,36 @@ For a matrix W (d_out, d_in) with SVD  W = U diag(sigma) V^T  (sigma sorted, lar
     entropy_effective_rank(sigma)   Roy & Vetterli (2007): exp of the entropy of sigma / sum(sigma)
     stable_rank(sigma)              ||W||_F^2 / ||W||_2^2 = sum(sigma^2) / sigma_1^2
     energy_rank(sigma, fraction)    smallest r that keeps `fraction` of sum(sigma^2)
-    lowrank_param_count(d_out, d_in, r)  (d_out + d_in) r: the numbers in B (d_out, r) and A (r, d_in), W_r = B A
-    adapter_param_count(d_out, d_in, r, adapter)   the same for a LoRA doublet B A, and
-                                (d_out + d_in + 1) r for an SVD triplet P diag(lam) Q
-    full_param_count(d_out, d_in)      d_out d_in
     breakeven_rank(d_out, d_in)        the largest r for which (d_out + d_in) r < d_out d_in
 
+How many numbers W_r = B A stores, (d_out + d_in) r against d_out d_in: `adalora_lite.counting`.
+
 Conventions: a matrix is (d_out, d_in) = (rows, columns); spectra are 1-D arrays sorted descending, as
-`np.linalg.svd` returns them.
+`np.linalg.svd` returns them. Bad input raises `ConfigError` naming the argument and its range.
 """
 import numpy as np
 
+from ..counting import parameter_count
+from ..errors import ConfigError, check_int
+
 __all__ = ["singular_values", "best_rank_r", "tail_error", "relative_tail_error",
            "LowRankApprox", "random_rank_r_error", "numerical_rank", "entropy_effective_rank",
-           "stable_rank", "energy_rank", "lowrank_param_count", "adapter_param_count", "full_param_count",
-           "breakeven_rank", "random_like"]
+           "stable_rank", "energy_rank", "breakeven_rank", "random_like"]
 
 
 def _check_rank(r, n):
-    if int(r) != r or r < 0:
-        raise ValueError(f"rank r must be a non-negative integer, got {r!r}")
-    if r > n:
-        raise ValueError(f"rank r={r} exceeds min(d_out, d_in)={n}")
-    return int(r)
+    """A rank of a matrix with n = min(d_out, d_in) singular values: an integer in [0, n]."""
+    if isinstance(r, float) and r.is_integer():
+        r = int(r)  # a slider or a division may hand over 4.0
+    return check_int("r", r, low=0, high=n)
 
 
 def _spectrum(sigma):
     sigma = np.asarray(sigma, dtype=np.float64)
     if sigma.ndim != 1:
-        raise ValueError(f"expected a 1-D array of singular values, got shape {sigma.shape}")
+        raise ConfigError(f"sigma must be a 1-D array of singular values, got shape {sigma.shape}")
     if np.any(sigma < 0) or np.any(np.diff(sigma) > 1e-12 * max(1.0, float(sigma[0]) if sigma.size else 1.0)):
-        raise ValueError("singular values must be non-negative and sorted in descending order")
+        raise ConfigError("sigma must be non-negative and sorted in descending order")
     return sigma
 
 
@@ -66,7 +65,7 @@ def tail_error(sigma, r, norm="fro"):
         return float(np.sqrt(np.sum(sigma[r:] ** 2)))
     if norm == 2:
         return float(sigma[r]) if r < len(sigma) else 0.0
-    raise ValueError(f"norm must be 'fro' or 2, got {norm!r}")
+    raise ConfigError(f"norm must be 'fro' or 2, got {norm!r}")
 
 
 def relative_tail_error(sigma, r):
@@ -85,7 +84,7 @@ class LowRankApprox:
     def __init__(self, W):
         W = np.asarray(W, dtype=np.float64)
         if W.ndim != 2:
-            raise ValueError(f"expected a matrix, got shape {W.shape}")
+            raise ConfigError(f"W must be a matrix (2-D), got shape {W.shape}")
         self.W = W
         self.shape = W.shape
         self.U, self.sigma, self.Vt = np.linalg.svd(W, full_matrices=False)
@@ -118,10 +117,6 @@ class LowRankApprox:
         """The fraction of ||W||_F^2 kept at rank r: sum_{i<=r} sigma_i^2 / sum_i sigma_i^2."""
         r = _check_rank(r, self.n)
         return float(np.sum(self.sigma[:r] ** 2) / np.sum(self.sigma ** 2))
-
-    def param_count(self, r):
-        """(d_out + d_in) r, the numbers stored in B and A."""
-        return lowrank_param_count(*self.shape, r)
 
 
 def random_rank_r_error(W, r, rng=None):
@@ -171,7 +166,7 @@ def energy_rank(sigma, fraction=0.9):
     relative Frobenius error is at most sqrt(1 - fraction)."""
     sigma = _spectrum(sigma)
     if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+        raise ConfigError(f"fraction must be in (0, 1], got {fraction!r}")
     energy = np.cumsum(sigma ** 2)
     if energy[-1] == 0:
         return 0
@@ -179,22 +174,10 @@ def energy_rank(sigma, fraction=0.9):
     return int(np.searchsorted(energy, fraction * energy[-1] * (1 - 1e-12)) + 1)
 
 
-def lowrank_param_count(d_out, d_in, r):
-    """(d_out + d_in) r: B (d_out, r) plus A (r, d_in)."""
-    return (int(d_out) + int(d_in)) * int(r)
-
-
 def adapter_param_count(d_out, d_in, r, adapter="lora"):
-    """Trainable numbers of one adapter of rank r: LoRA's B (d_out, r) and A (r, d_in), that is
-    (d_out + d_in) r; an SVD adapter's P (d_out, r), lam (r,) and Q (r, d_in), (d_out + d_in + 1) r."""
-    if adapter not in ("lora", "svd"):
-        raise ValueError(f"adapter must be 'lora' or 'svd', got {adapter!r}")
-    return lowrank_param_count(d_out, d_in, r) + (int(r) if adapter == "svd" else 0)
-
-
-def full_param_count(d_out, d_in):
-    """d_out d_in: every entry of W (d_out, d_in)."""
-    return int(d_out) * int(d_in)
+    """`counting.parameter_count` under its old name, while labs.svd, labs.budget and labs.transformer
+    still import it from here (their owners move them to counting; then this goes)."""
+    return parameter_count(d_out, d_in, r, adapter)
 
 
 def breakeven_rank(d_out, d_in):

@@ -12,6 +12,8 @@ The LoRA paper: Hu et al. (2021), eq. (3) and §4.1 (the scale alpha/r). The SVD
 """
 import plotly.graph_objects as go
 
+from ..counting import parameter_count
+from ..errors import check_int
 from .style import TEMPLATE
 
 FROZEN, TRAINED, PICKED, MASKED, EMPTY = "#b0b0b0", "#4c78a8", "#f58518", "#e45756", "#ffffff"
@@ -49,14 +51,20 @@ def _figure(title, width, notes):
     return fig
 
 
+def _check_shape(r, d_out, d_in):
+    """Sizes a diagram can draw: d_out, d_in >= 1 and a rank 1..min(d_out, d_in)."""
+    d_out, d_in = check_int("d_out", d_out, low=1), check_int("d_in", d_in, low=1)
+    return check_int("r", r, low=1, high=min(d_out, d_in)), d_out, d_in
+
+
 def lora_diagram(r=2, doublet=0, d_out=6, d_in=8):
     """W0 + (alpha/r) B A at true shapes; doublet `doublet` (B's column, A's row) highlighted."""
-    if not 0 <= doublet < r:
-        raise ValueError(f"doublet must be in 0..{r - 1} (the rank r = {r}), got {doublet}")
+    r, d_out, d_in = _check_shape(r, d_out, d_in)
+    doublet = check_int("doublet", doublet, low=0, high=r - 1)
     fig = _figure("LoRA: h = W<sub>0</sub>x + (α/r)·B A x", d_in + r + d_in + WIDE + GAP,
                   f"grey: frozen, blue: trained, orange: doublet {doublet} = {{B[:, {doublet}], "
-                  f"A[{doublet}, :]}}.<br>Trained parameters: r·(d_out + d_in) = {r * (d_out + d_in)} "
-                  f"instead of d_out·d_in = {d_out * d_in}.")
+                  f"A[{doublet}, :]}}.<br>Trained parameters: r·(d_out + d_in) = {parameter_count(d_out, d_in, r)} "
+                  f"instead of d_out·d_in = {parameter_count(d_out, d_in, kind='full')}.")
     x = _block(fig, 0, d_out, d_in, FROZEN, "W<sub>0</sub>", f"d_out × d_in = {d_out}×{d_in}")
     x = _operator(fig, x, "+ α/r ·")
     x = _block(fig, x, d_out, r, TRAINED, "B", f"d_out×r = {d_out}×{r}", lambda i, j: PICKED if j == doublet else TRAINED)
@@ -67,9 +75,8 @@ def lora_diagram(r=2, doublet=0, d_out=6, d_in=8):
 
 def svd_diagram(r=3, masked=(2,), d_out=6, d_in=8):
     """W0 + (alpha/r) P diag(lambda) Q; the triplets in `masked` have lambda_i = 0 (red)."""
-    masked = tuple(masked)
-    if any(not 0 <= i < r for i in masked):
-        raise ValueError(f"masked triplets must be in 0..{r - 1} (the rank r = {r}), got {masked}")
+    r, d_out, d_in = _check_shape(r, d_out, d_in)
+    masked = tuple(check_int("masked triplet", i, low=0, high=r - 1) for i in masked)
     word = ("triplet " if len(masked) == 1 else "triplets ") + (", ".join(map(str, masked)) or "none")
     fig = _figure("AdaLoRA's SVD form: Δ = P diag(λ) Q (eq. 3)", d_in + 2 * r + d_in + WIDE + 2 * GAP,
                   f"orange: kept λ<sub>i</sub>; red: masked λ<sub>i</sub> = 0 ({word}); pale: that triplet's P column and Q "

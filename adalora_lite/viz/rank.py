@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..labs.rank import full_param_count
+from ..counting import parameter_count
 from .style import TEMPLATE
 
 KEPT_COLOR = "#1f77b4"
@@ -100,7 +100,7 @@ def _image_z(matrix, step):
 def compression_readout(approx, r):
     """'rank r = ... relative error ... parameters ...' for approx (a LowRankApprox) at rank r."""
     d, k = approx.shape
-    params, full = approx.param_count(r), full_param_count(d, k)
+    params, full = parameter_count(d, k, r), parameter_count(d, k, kind="full")
     return (f"rank r = {r} of {approx.n} · relative error ||W - W_r||_F / ||W||_F = "
             f"{approx.relative_error(r):.2%} · parameters (d + k) r = {params:,} "
             f"vs d k = {full:,} ({params / full:.1%})")
