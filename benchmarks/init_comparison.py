@@ -7,13 +7,11 @@ For every seed and every init in adalora_lite.labs.analysis.INIT_METHODS ("stand
 "covariance"): `adalora_lite.labs.analysis.run_init` (LoRA rank r on the 36 matrices + head,
 AdamW at a constant lr, the same batches for every init of a seed), then held-out accuracy on the
 tweet test set. Writes adalora_lite/results/init_comparison.json (package data) (raw loss curves, accuracies,
-step-0 function change, per-matrix update analysis, machine/date/command/load), which notebook 08
+step-0 function change, per-matrix update analysis, the stamp (machine, date, command) and load), which notebook 08
 displays. CPU, a few minutes per run on a shared 2-core machine.
 """
 import argparse
-import datetime
 import os
-import platform
 import sys
 import time
 
@@ -45,10 +43,8 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     split = load_tweets(n_train=args.n_train, seed=0)
-    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, torch "
-                       f"{torch.__version__}, {torch.get_num_threads()} threads)",
-            "threads_note": "each run_init limits torch and BLAS to one thread (adalora_lite.labs.common)",
+    # machine, date and command: the stamp results.save_runs (recording.save) writes on every save
+    meta = {"threads_note": "each run_init limits torch and BLAS to one thread (adalora_lite.labs.common)",
             "command": "python benchmarks/init_comparison.py " + " ".join(sys.argv[1:]),
             "load_start": os.getloadavg()[0], "split": repr(split), "n_test": len(split.test_texts),
             "args": vars(args)}
@@ -61,8 +57,10 @@ def main():
             raise SystemExit(f"--append: settings differ from the file's {[old_meta['args'][k] for k in keys]}")
         if {r["seed"] for r in runs} & set(args.seeds):
             raise SystemExit("--append: some of these seeds are already in the file")
-        meta = {**old_meta, "appended": old_meta.get("appended", []) + [
-            {"date": meta["date"], "command": meta["command"], "load_start": meta["load_start"]}]}
+        # the file's stamp is its latest write: keep the earlier writes' stamps beside it
+        earlier = {k: old_meta[k] for k in ("date", "command", "machine", "load_start")}
+        meta = {**old_meta, "command": meta["command"], "load_start": meta["load_start"],
+                "earlier_writes": old_meta.get("earlier_writes", []) + [earlier]}
         meta["args"]["seeds"] = sorted({r["seed"] for r in runs} | set(args.seeds))
     for seed in args.seeds:
         for init in args.inits:

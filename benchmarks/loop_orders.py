@@ -8,15 +8,15 @@ adalora_lite/results/loop_orders.json.
     .venv/bin/python benchmarks/loop_orders.py [--threads 1]
 """
 import argparse
-import datetime
-import json
-import platform
+from dataclasses import asdict
 
 import torch
 
-from adalora_lite import results
+from adalora_lite import recording, results
+from adalora_lite.allocator import ORDERS
 from adalora_lite.data import load_tweets
-from adalora_lite.labs import transformer as ft
+from adalora_lite.labs.finetune import FinetuneConfig
+from adalora_lite.labs.loop_orders import LOOP_ORDERS_FILE, compare_loop_orders
 
 
 def main():
@@ -24,17 +24,14 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = ft.FinetuneConfig(method="adalora", r=4, init_r=6, epochs=1, batch_size=16, lr=1e-2,
-                               mask_interval=3, seed=0)
-    result = ft.compare_loop_orders(config, load_tweets(n_train=960))
-    meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": f"python benchmarks/loop_orders.py --threads {args.threads}",
-            "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__},
-            "config": {k: v for k, v in vars(config).items()}, "n_train": 960}
-    path = results.path("loop_orders.json")
-    path.write_text(json.dumps({"meta": meta, "result": result}, indent=1) + "\n")
+    config = FinetuneConfig(method="adalora", r=4, init_r=6, epochs=1, batch_size=16, lr=1e-2,
+                            mask_interval=3, seed=0)
+    result = compare_loop_orders(config, load_tweets(n_train=960))
+    path = results.path(LOOP_ORDERS_FILE)
+    recording.save(path, {"result": result}, command=f"python benchmarks/loop_orders.py --threads {args.threads}",
+                   meta={"config": asdict(config), "n_train": 960})
     print(f"wrote {path}")
-    for order in ft.ORDERS:
+    for order in ORDERS:
         print(order, result[order]["accuracy"], result[order]["total_rank"])
     print("same kept", result["same_kept"], "same rank", result["same_rank"])
 

@@ -19,10 +19,7 @@ The design is in the docstring of adalora_lite/labs/planted_transformer.py. One 
 worker process; about 30 s a run on one core (AMD EPYC, 150 steps).
 """
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 import time
 
@@ -33,17 +30,6 @@ OUT = "planted_transformer.json"
 SPECTRA = "tweet_update_spectra.json"
 TASKS = {"binary": ("negative", "positive"), "three_class": ("negative", "neutral", "positive")}
 _CACHE = {}
-
-
-def machine():
-    import torch
-
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": 1}
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def data_for(design, seed, steps):
@@ -85,7 +71,7 @@ def update_spectra(classes, *, n_train=2000, steps=125, batch_size=16, max_lengt
     from adalora_lite.data.tweets import load_tweets
     from adalora_lite.labs.planted_transformer import short_name
     from adalora_lite.labs.rank import energy_rank
-    from adalora_lite.labs.transformer import batch_order, collate, encode, evaluate, train_step, warmup_linear
+    from adalora_lite.labs.finetune import batch_order, collate, encode, evaluate, lr_warmup_decay, train_step
 
     split = load_tweets(classes=classes, n_train=n_train, seed=0)
     torch.manual_seed(seed)
@@ -95,7 +81,7 @@ def update_spectra(classes, *, n_train=2000, steps=125, batch_size=16, max_lengt
     before = {n: model.get_submodule(n).weight.detach().clone() for n in names}
     ids = encode(tokenizer, split.train_texts, max_length)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_warmup_decay(steps))
     labels = torch.as_tensor(split.train_labels)
     model.train()
     for step, idx in enumerate(batch_order(len(ids), batch_size, steps, np.random.default_rng(seed)), 1):
@@ -112,24 +98,29 @@ def update_spectra(classes, *, n_train=2000, steps=125, batch_size=16, max_lengt
 def spectra(path, args):
     import torch
 
+    from adalora_lite import recording
     from adalora_lite.labs import planted_transformer as pt
 
     torch.set_num_threads(1)
     t = time.perf_counter()
     tasks = {task: update_spectra(classes) for task, classes in TASKS.items()}
     planted = {d: pt.planted_spectra(d) for d in pt.DESIGNS}
-    meta = {"machine": machine(), "date": now(), "command": " ".join(["python"] + sys.argv),
-            "wall_s": round(time.perf_counter() - t, 1),
+    meta = {"wall_s": round(time.perf_counter() - t, 1),
             "note": "full fine-tune of every MiniLM weight, AdamW lr 5e-5 with warm-up/decay, 1 epoch of "
                     "the miniature's 2,000 tweets (batch 16, 32 tokens), seed 0; singular values of "
                     "W_after - W_before of the 36 adapted matrices (top 64 kept)"}
-    path.write_text(json.dumps({"meta": meta, "tasks": tasks, "planted": planted}) + "\n")
+    recording.save(path, {"tasks": tasks, "planted": planted}, command=" ".join(["python"] + sys.argv),
+                   meta=meta)
     print(f"spectra written ({meta['wall_s']} s)", flush=True)
 
 
 def main():
+    import torch
+
     from adalora_lite import results
     from adalora_lite.labs import planted_transformer as pt
+
+    torch.set_num_threads(1)  # every run on one thread (the workers too): the stamp records it
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resume", action="store_true", help="keep the runs already recorded")
@@ -150,15 +141,14 @@ def main():
     full_plan = pt.plan(range(args.seeds))
     runs, meta = [], {}
     if args.resume and out.exists():
-        data = json.loads(out.read_text())
-        runs, meta = data["runs"], data["meta"]
+        meta, runs = pt.load_recording(out)
         if meta.get("steps") != args.steps:
             sys.exit(f"recorded with {meta.get('steps')} steps, asked for {args.steps}: no resume")
     done = {pt.run_key(r) for r in runs}
     todo = [job for job in full_plan if job not in done]
     first_block = sum(1 for job in full_plan if job[2] == pt.BUDGETS[0])
-    meta.update({"machine": machine(), "date": now(), "command": " ".join(["python"] + sys.argv),
-                 "steps": args.steps, "batch_size": 16, "seq_len": pt.SEQ_LEN, "lr": 1e-2,
+    # machine and date: the stamp results.save_runs (recording.save) adds on every save
+    meta.update({"command": " ".join(["python"] + sys.argv), "steps": args.steps, "batch_size": 16, "seq_len": pt.SEQ_LEN, "lr": 1e-2,
                  "n_train": args.steps * 16, "n_test": 512, "strength": pt.STRENGTH,
                  "matrices": list(pt.MATRICES), "designs": pt.DESIGNS, "budgets": list(pt.BUDGETS),
                  "arms": pt.ARMS, "control_arms": list(pt.CONTROL_ARMS), "seeds": list(range(args.seeds)),

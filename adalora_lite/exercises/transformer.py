@@ -7,6 +7,7 @@ when right, and its text says why, or what to look at again.
     check_loop_order(steps)                 where allocator.update(step) goes in the training step
     check_attention_targets(targets)        target_modules that adapt exactly the 24 attention matrices
 """
+from ..counting import parameter_count
 from .feedback import Feedback, as_number, not_a_number, unanswered
 
 # MiniLM (BERT, 6 layers, hidden 384, FFN 1536) with a classification head: every nn.Linear.
@@ -30,7 +31,7 @@ def target_matches(name, targets):
 
 def check_adalora_parameter_count(answer, *, init_r=6):
     """Adapter parameters (P, lam, Q of every SVDLinear, no head) at rank `init_r` on the 36 matrices."""
-    expected = N_LAYERS * sum(init_r * (d_in + d_out + 1) for _, d_in, d_out in BLOCK)
+    expected = N_LAYERS * sum(parameter_count(d_out, d_in, init_r, "svd") for _, d_in, d_out in BLOCK)
     if answer is None:
         return unanswered(f"each matrix (d_out x d_in) gets P (d_out x r), lam (r) and Q (r x d_in); "
                           f"r = {init_r}; 6 layers of 4 attention matrices 384x384 and two FFN "
@@ -42,11 +43,11 @@ def check_adalora_parameter_count(answer, *, init_r=6):
         return Feedback(True, f"Right: {expected:,} parameters, r (d_in + d_out + 1) per matrix. The "
                               "final budget keeps only part of them in use, but the optimizer trains all "
                               "of them from the start (masked triplets can come back).")
-    lora_like = N_LAYERS * sum(init_r * (d_in + d_out) for _, d_in, d_out in BLOCK)
+    lora_like = N_LAYERS * sum(parameter_count(d_out, d_in, init_r, "lora") for _, d_in, d_out in BLOCK)
     if value == lora_like:
         return Feedback(False, f"{int(value):,} is LoRA's count r (d_in + d_out): AdaLoRA also trains "
                                "one lambda per triplet.")
-    attention_only = N_LAYERS * 4 * init_r * (384 + 384 + 1)
+    attention_only = N_LAYERS * 4 * parameter_count(384, 384, init_r, "svd")
     if value == attention_only:
         return Feedback(False, f"{int(value):,} counts the 24 attention matrices only: add the two "
                                "feed-forward matrices of each layer (384 -> 1536 and 1536 -> 384).")

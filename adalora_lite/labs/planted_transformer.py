@@ -29,7 +29,7 @@ The design, and why:
   on one core, so that 5 seeds x every arm x 3 budgets x 2 designs fit in the recording's time.
   Dropout is off (student in eval mode): the teacher is deterministic, the loss should be too.
 
-The training step is the course's `transformer.train_step` (which calls `model(**batch,
+The training step is the course's `finetune.train_step` (which calls `model(**batch,
 labels=y).loss`): `TopLayers` wraps the student's layers 3-5 so that its loss *is* the
 distillation MSE. `finetune()` is not used: it trains against class labels and reports an
 accuracy, while distillation needs a per-token target and a held-out MSE; `distill` is the one
@@ -48,6 +48,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .common import single_thread
+from .finetune import FinetuneConfig, batch_order, build_model, lr_warmup_decay, train_step
 from .rank import energy_rank
 
 FIRST_ADAPTED = 3            # layers 3-5 are adapted; 0-2 are shared and cached
@@ -79,10 +80,8 @@ RECORD_COMMAND = ".venv/bin/python benchmarks/planted_transformer.py --resume --
 
 
 def config_for(arm, budget, seed, *, steps=200, batch_size=16, n_train=None):
-    """The `transformer.FinetuneConfig` of one run: rank r = budget / 18 (LoRA, SVD) or the target
-    average rank (AdaLoRA), init_r ceil(1.5 r) unless the arm fixes it, placement "top"."""
-    from .transformer import FinetuneConfig
-
+    """The `finetune.FinetuneConfig` of one run: r = budget / 18 (the average rank per matrix at the
+    end, every method), init_r ceil(1.5 r) unless the arm fixes it, placement "top"."""
     if arm not in ARMS:
         raise ConfigError(f"arm must be one of {tuple(ARMS)}, got {arm!r}")
     if budget % len(MATRICES):
@@ -190,13 +189,11 @@ def TopLayers(layers):
 
 
 # ------------------------------------------------------------------------------------ one run
-def distill(config, data, *, on_step=None):
+def distill(config, data):
     """Train the student of `config` to match data["train_target"] from data["train_hidden"]; the
     one distillation loop (see the module docstring). Returns a dict: held-out `loss` (MSE),
     `start_loss` (the frozen student's), final `ranks` {matrix: rank}, `losses` per step, time."""
     import torch
-
-    from .transformer import batch_order, build_model, train_step, warmup_linear
 
     n_train = len(data["train_hidden"])
     model, _, adapters, allocator = build_model(config, n_train)
@@ -204,7 +201,7 @@ def distill(config, data, *, on_step=None):
     steps = config.total_steps(n_train)
     params = [p for a in adapters.values() for p in a.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_warmup_decay(steps))
     gamma = config.gamma if config.method in ("svd", "adalora") else 0.0
     start_loss = held_out_loss(student, data)
     wall, losses = time.perf_counter(), []
@@ -214,8 +211,6 @@ def distill(config, data, *, on_step=None):
         losses.append(train_step(student, {"hidden": data["train_hidden"][idx]},
                                  data["train_target"][idx], optimizer, step=step, adapters=adapters,
                                  gamma=gamma, allocator=allocator, scheduler=scheduler))
-        if on_step is not None:
-            on_step(step, adapters, allocator)
     ranks = allocator.ranks() if allocator is not None else {n: a.r for n, a in adapters.items()}
     return {"loss": held_out_loss(student, data), "start_loss": start_loss,
             "ranks": {short_name(n): int(r) for n, r in ranks.items()},

@@ -18,7 +18,7 @@
     load(name)    its JSON, read through importlib.resources (works from a wheel)
     read(name, path=None, how=...)   a recording: `path` if given, else the shipped `name`
     save_runs(path, runs, meta), load_runs(name, path=None, how=...)   the {"meta", "runs"}
-                  files both experiments record, written and read one way
+                  files the experiments record, written (recording.save) and read one way
     groups(runs, key, order)   the runs grouped by run[key], in `order`, empty groups left out
     std(values)   the sample standard deviation (ddof=1) over seeds; 0 for a single seed
 """
@@ -26,6 +26,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from .. import recording
 from ..errors import ConfigError
 
 FILES = ("minilm_tweets.json", "init_comparison.json", "loop_orders.json", "minilm_replay.json",
@@ -43,9 +44,9 @@ def load(name):
 
 
 def save_runs(path, runs, meta):
-    """Write {"meta": meta, "runs": runs} as JSON to `path` (folders made as needed)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    """Write {"meta": meta + the stamp, "runs": runs} to `path` through `recording.save`, the one
+    writer of recordings: meta["command"] is the command the stamp names."""
+    return recording.save(path, {"runs": runs}, command=meta["command"], meta=meta)
 
 
 def read(name, path=None, *, how):

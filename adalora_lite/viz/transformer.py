@@ -6,7 +6,7 @@
     results_table(runs)          the comparison as a fixed-width text table (for print)
     sweep_table(meta)            the recorded learning-rate sweep, as text
 
-The recorded run replayed step by step (`labs.transformer.RankReplay`, widgets.transformer):
+The recorded run replayed step by step (`labs.replay.RankReplay`, widgets.transformer):
 
     ReplayFrames(replay)                     per step, everything the three figures show
     replay_heatmap(frames, step, selected)   the rank heatmap at step t, the chosen matrix outlined
@@ -18,7 +18,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..labs.transformer import allocation_summary, rank_grid, summarize
+from ..labs.minilm_matrices import allocation_summary, rank_grid
+from ..labs.transformer import summarize
 from ..schedule import BudgetSchedule
 from .budget import (kept_masked_bars, kept_masked_figure, lambda_range, mark_step,
                      schedule_figure, set_kept_masked)
@@ -133,12 +134,13 @@ class ReplayFrames:
     move then only looks rows up (the widget's < 50 ms per move)."""
 
     def __init__(self, replay):
-        self.replay = replay
+        self.replay, self.recording = replay, replay.recording
         self.grids, self.labels, self.layers = replay.rank_grids()  # (T+1, 6, n_layers)
         self.schedule = BudgetSchedule(**replay.schedule)
-        self.lambda_range = lambda_range(np.abs(replay.lambdas).max())
+        self.lambda_range = lambda_range(np.abs(self.recording.lambdas).max())
+        self.slices = self.recording.slices()  # {matrix: its triplets in a row}
         # (label, layer number) of every matrix, and back: what a heatmap cell or the dropdown names
-        self.cell = {name: _cell(name) for name in replay.modules}
+        self.cell = {name: _cell(name) for name in self.recording.layer_names}
         self.name_of = {cell: name for name, cell in self.cell.items()}
 
     @property
@@ -151,10 +153,10 @@ class ReplayFrames:
 
     def bars(self, name, step):
         """`kept_masked_bars` of matrix `name` at `step`: triplets 1..init_r."""
-        cut = self.replay.matrix_slice(name)
-        lam = self.replay.lambdas[step, cut]
+        cut = self.slices[name]
+        lam = self.recording.lambdas[step, cut]
         x = np.arange(1, len(lam) + 1)
-        return kept_masked_bars(x, lam, self.replay.masks[step, cut], np.stack([x, lam], axis=1))
+        return kept_masked_bars(x, lam, self.recording.masks[step, cut], np.stack([x, lam], axis=1))
 
 
 def _cell(name):
@@ -165,7 +167,7 @@ def _cell(name):
 
 def _heatmap_title(frames, step):
     return (f"Rank of each matrix at step t = {step} of {frames.n_steps}<br>"
-            f"budget b(t) = {int(frames.replay.budgets[step])} triplets")
+            f"budget b(t) = {int(frames.recording.budgets[step])} triplets")
 
 
 def replay_heatmap(frames, step, selected):
@@ -225,4 +227,4 @@ def replay_budget_figure(frames, step):
 
 def update_replay_budget_figure(fig, frames, step):
     with batched(fig):
-        mark_step(fig, step, int(frames.replay.budgets[step]))
+        mark_step(fig, step, int(frames.recording.budgets[step]))

@@ -1,6 +1,6 @@
 """Widgets for notebook 07 (and classroom mode): one AdaLoRA run on MiniLM, replayed step by step.
 
-    RankReplayPanel(replay)   a step slider and Play over a recorded `labs.transformer.RankReplay`:
+    RankReplayPanel(replay)   a step slider and Play over a recorded `labs.replay.RankReplay`:
                               the 6 x 6 rank heatmap at step t, the chosen matrix's |lambda| bars
                               (kept vs masked) and the budget b(t) with step t marked. The matrix
                               is chosen in a dropdown or by a click on its heatmap cell.
@@ -13,7 +13,7 @@ slider), "adalora-replay-matrix" (the dropdown).
 import ipywidgets as widgets
 import numpy as np
 
-from ..labs.transformer import load_rank_replay
+from ..labs.replay import load_rank_replay
 from ..viz.transformer import (ReplayFrames, replay_budget_figure, replay_heatmap,
                                replay_lambda_figure, select_cell, update_replay_budget_figure,
                                update_replay_heatmap, update_replay_lambda_figure)
@@ -32,7 +32,7 @@ class RankReplayPanel(ReplayPanel):
         step_row = self.step_controls(T, T if step is None else step, "adalora-replay-step",
                                       width="620px", play_step=1, interval=150)
         self.matrix_menu = widgets.Dropdown(
-            options=[(self.frames.matrix_label(n), n) for n in replay.modules],
+            options=[(self.frames.matrix_label(n), n) for n in replay.recording.layer_names],
             value=matrix or most_pruned(replay), description="matrix",
             layout=widgets.Layout(width="260px"), style={"description_width": "60px"})
         self.matrix_menu.add_class("adalora-replay-matrix")
@@ -76,22 +76,23 @@ class RankReplayPanel(ReplayPanel):
             self.select_cell(points.ys[0], points.xs[0].removeprefix("layer "))
 
     def __repr__(self):  # stable text (the default VBox repr drags in widget ids)
-        return (f"RankReplayPanel({len(self.frames.replay.modules)} matrices, "
+        return (f"RankReplayPanel({len(self.frames.recording.layer_names)} matrices, "
                 f"{self.frames.n_steps} steps, step={self.step}, matrix={self.matrix!r})")
 
 
 def most_pruned(replay):
     """The matrix that ends with the fewest triplets (the first of a tie): where masking shows."""
     final = replay.rank_history()[-1]
-    return replay.modules[int(np.argmin(final))]
+    return replay.recording.layer_names[int(np.argmin(final))]
 
 
 def replay_status(replay, step, window=10):
     """One line: the step, the budget, the triplets kept, the training loss around the step."""
-    losses = replay.losses[max(1, step - window + 1):step + 1]
+    recording = replay.recording
+    losses = recording.losses[max(1, step - window + 1):step + 1]
     loss = (f"training loss {np.mean(losses):.3f} (mean of steps {max(1, step - window + 1)}-{step})"
             if step else "before training")
-    kept = int(replay.masks[step].sum())
-    return (f"<b>Step t = {step} of {replay.n_steps}</b>: budget b(t) = {int(replay.budgets[step])}, "
+    kept = int(recording.masks[step].sum())
+    return (f"<b>Step t = {step} of {replay.n_steps}</b>: budget b(t) = {int(recording.budgets[step])}, "
             f"{kept} of {replay.n_triplets} triplets kept; {loss}. "
             f"Held-out accuracy at the end: {100 * replay.accuracy:.1f}%.")
