@@ -7,6 +7,10 @@ import torch
 from adalora_lite import ConfigError
 from adalora_lite.data import mirror_digits
 from adalora_lite.labs import lora as L
+from adalora_lite.labs import lora_deployment as deploy
+from adalora_lite.labs import lora_scale
+from adalora_lite.labs.adam import train_adam
+from adalora_lite.labs.digits import predict
 from adalora_lite.nn import find_adapters, merge_adapters, unmerge_adapters
 
 
@@ -54,10 +58,10 @@ def test_add_lora_caps_the_rank_and_sets_the_scale(task):
 
 def test_lora_starts_exactly_at_the_pretrained_network(task):
     model, _ = task.lora_model(r=4, alpha=8.0)
-    np.testing.assert_array_equal(L.predict(model, task.X_test), L.predict(task.torch_model(), task.X_test))
+    np.testing.assert_array_equal(predict(model, task.X_test), predict(task.torch_model(), task.X_test))
     ref = task.reference_model(r=4, alpha=8.0)
     np.testing.assert_array_equal(ref.forward(task.X_test), task.frozen_logits(task.X_test))
-    np.testing.assert_allclose(task.frozen_logits(task.X_test), L.predict(model, task.X_test), atol=1e-12)
+    np.testing.assert_allclose(task.frozen_logits(task.X_test), predict(model, task.X_test), atol=1e-12)
 
 
 def test_start_comparison_explains_b_zero(task):
@@ -79,19 +83,19 @@ def test_numpy_and_torch_train_the_same_adapters(task):
 
 def test_train_adam_learns_and_stops_when_it_blows_up(task):
     model, _ = task.lora_model(r=4, alpha=8.0)
-    losses = L.train_adam(model, task, steps=60, lr=1e-2)
+    losses = train_adam(model, task.X_train, task.y_train, steps=60, lr=1e-2)
     assert np.isfinite(losses).all() and losses[-10:].mean() < 0.5 * losses[:5].mean()
     model, _ = task.lora_model(r=16, alpha=8.0, scaling="alpha")
-    blown = L.train_adam(model, task, steps=60, lr=2.0, stop_above=50)
+    blown = train_adam(model, task.X_train, task.y_train, steps=60, lr=2.0, stop_above=50)
     assert np.isinf(blown[-1])
     with pytest.raises(ConfigError):
-        L.train_adam(task.torch_model(), task, steps=5, lr=1e-2)  # nothing requires grad
+        train_adam(task.torch_model(), task.X_train, task.y_train, steps=5, lr=1e-2)  # nothing requires grad
 
 
 def test_one_adam_step_is_rank_independent_only_with_alpha_over_r(task):
     ranks = (1, 4, 16)
-    over_r = L.first_step_gain(task, ranks=ranks, scaling="alpha/r", seeds=(0, 1, 2))
-    plain = L.first_step_gain(task, ranks=ranks, scaling="alpha", seeds=(0, 1, 2))
+    over_r = lora_scale.first_step_gain(task, ranks=ranks, scaling="alpha/r", seeds=(0, 1, 2))
+    plain = lora_scale.first_step_gain(task, ranks=ranks, scaling="alpha", seeds=(0, 1, 2))
     assert over_r.min() > 0 and over_r.max() / over_r.min() < 1.3
     assert plain[-1] / plain[0] > 8  # grows about like r
     assert plain[0] == pytest.approx(over_r[0])  # at r = 1 the two scalings coincide
@@ -99,7 +103,7 @@ def test_one_adam_step_is_rank_independent_only_with_alpha_over_r(task):
 
 def test_lr_sweep_shapes(task):
     lrs = [2.0 ** -9, 2.0 ** -5, 4.0]
-    sweep = L.lr_sweep(task, ranks=(1, 8), lrs=lrs, steps=30, progress=False)
+    sweep = lora_scale.lr_sweep(task, ranks=(1, 8), lrs=lrs, steps=30, progress=False)
     assert sweep.final_loss.shape == (2, 2, 3)
     assert np.isinf(sweep.final_loss[1, 1, 2]) or sweep.final_loss[1, 1, 2] > 2  # lr = 4 blows up
 
@@ -115,40 +119,41 @@ def test_rank_ablation_counts_parameters_and_learns(task):
 
 def test_merge_keeps_outputs_and_time_forward_measures(task):
     model, _ = task.lora_model(r=4, alpha=8.0)
-    L.train_adam(model, task, steps=20, lr=1e-2)
-    before = L.predict(model, task.X_test)
+    train_adam(model, task.X_train, task.y_train, steps=20, lr=1e-2)
+    before = predict(model, task.X_test)
     merge_adapters(model)
-    np.testing.assert_allclose(L.predict(model, task.X_test), before, atol=1e-12)
-    t = L.time_forward({"merged": model, "again": model}, task.X_test[:1], number=5, repeats=2)
+    np.testing.assert_allclose(predict(model, task.X_test), before, atol=1e-12)
+    t = deploy.time_forward({"merged": model, "again": model}, task.X_test[:1], number=5, repeats=2)
     assert set(t) == {"merged", "again"} and all(0 < v < 1 for v in t.values())
 
 
 def test_forward_ops_counts_what_merging_removes(task):
     model, _ = task.lora_model(r=4, alpha=8.0)
-    unmerged = L.forward_ops(model, task.X_test[:1])
+    unmerged = deploy.forward_ops(model, task.X_test[:1])
     assert unmerged == {"linear": 3, "matmul": 6, "mul": 3, "add": 3, "tanh": 2}  # x A^T, (.) B^T, * scale, +
     merge_adapters(model)
-    assert L.forward_ops(model, task.X_test) == {"linear": 3, "tanh": 2}
+    assert deploy.forward_ops(model, task.X_test) == {"linear": 3, "tanh": 2}
 
 
 def test_swap_adapter_replaces_one_update_by_another(task):
     first, _ = task.lora_model(r=4, alpha=8.0, seed=0)
     second, _ = task.lora_model(r=4, alpha=8.0, seed=1)
-    L.train_adam(first, task, steps=20, lr=1e-2)
-    L.train_adam(second, task.mirrored(), steps=20, lr=1e-2, seed=1)
-    new = L.adapter_state(second)
+    train_adam(first, task.X_train, task.y_train, steps=20, lr=1e-2)
+    mirrored = task.mirrored()
+    train_adam(second, mirrored.X_train, mirrored.y_train, steps=20, lr=1e-2, seed=1)
+    new = deploy.adapter_state(second)
     adapters = find_adapters(first)
     with pytest.raises(ConfigError):
-        L.swap_adapter(adapters["layers.0"], *new["layers.0"])  # not merged yet
+        deploy.swap_adapter(adapters["layers.0"], *new["layers.0"])  # not merged yet
     merge_adapters(first)
     with pytest.raises(ConfigError):
-        L.swap_adapter(adapters["layers.0"], *new["layers.1"][::-1])  # wrong shapes
+        deploy.swap_adapter(adapters["layers.0"], *new["layers.1"][::-1])  # wrong shapes
     for name, adapter in adapters.items():
-        L.swap_adapter(adapter, *new[name])
+        deploy.swap_adapter(adapter, *new[name])
     for k, (name, adapter) in enumerate(adapters.items()):
         expected = task.weights[k] + find_adapters(second)[name].delta_weight().detach().numpy()
         np.testing.assert_allclose(adapter.base.weight.detach().numpy(), expected, atol=1e-12)
-    np.testing.assert_allclose(L.predict(first, task.X_test), L.predict(second, task.X_test), atol=1e-10)
+    np.testing.assert_allclose(predict(first, task.X_test), predict(second, task.X_test), atol=1e-10)
     unmerge_adapters(first)  # and the merged weight goes back to W0
     np.testing.assert_allclose(adapters["layers.1"].base.weight.detach().numpy(), task.weights[1],
                                atol=1e-12)
@@ -156,31 +161,31 @@ def test_swap_adapter_replaces_one_update_by_another(task):
 
 def test_adapter_state_is_a_copy(task):
     model, adapters = task.lora_model(r=2, alpha=8.0)
-    state = L.adapter_state(model)
+    state = deploy.adapter_state(model)
     with torch.no_grad():
         adapters["layers.0"].A += 1
     assert not torch.equal(state["layers.0"][0], adapters["layers.0"].A)
 
 
 def test_breakdown_search_brackets_the_edge(task, monkeypatch):
-    search = L.breakdown_search(task, ranks=(1,), scalings=("alpha",), seeds=(0,), steps=30,
+    search = lora_scale.breakdown_search(task, ranks=(1,), scalings=("alpha",), seeds=(0,), steps=30,
                                 low=-8.0, high=2.0, resolution=0.5, progress=False)
     assert search.runs == 5 and search.resolution == pytest.approx(10 / 32)  # ceil(log2(10 / 0.5))
     lo, hi = search.trained[0, 0, 0], search.broke[0, 0, 0]
     assert hi - lo == pytest.approx(search.resolution) and -8.0 < hi and lo < 2.0
     for lr, ends_below in ((2.0 ** lo, True), (2.0 ** hi, False)):  # the bracket is what it says
         model, _ = task.lora_model(r=1, alpha=8.0, scaling="alpha", seed=0)
-        losses = L.train_adam(model, task, steps=30, lr=lr, seed=0)
+        losses = train_adam(model, task.X_train, task.y_train, steps=30, lr=lr, seed=0)
         assert (bool(np.isfinite(losses[-1])) and task.loss(model) < 1.0) == ends_below
     assert search.edge_of("alpha", 1) == pytest.approx((lo + hi) / 2)
     low, high = search.band()
     assert low[0, 0] == lo and high[0, 0] == hi
     with pytest.raises(ConfigError):
-        L.breakdown_search(task, low=-2.0, high=-3.0, progress=False)
+        lora_scale.breakdown_search(task, low=-2.0, high=-3.0, progress=False)
 
 
 def test_breakdown_search_means_seeds_and_bands_them():
-    s = L.BreakdownSearch(("alpha/r",), (1, 4), (0, 1), np.array([[[-4.0, -3.5], [-5.0, -5.0]]]),
+    s = lora_scale.BreakdownSearch(("alpha/r",), (1, 4), (0, 1), np.array([[[-4.0, -3.5], [-5.0, -5.0]]]),
                           np.array([[[-3.75, -3.25], [-4.75, -4.75]]]), 0.25, 1.0, 16)
     np.testing.assert_allclose(s.edge(), [[-3.625, -4.875]])
     low, high = s.band()

@@ -62,7 +62,7 @@ def test_rank_ablation_figure():
 
 
 def test_breakdown_figure_has_one_line_per_scaling_and_a_band_holding_every_seed():
-    from adalora_lite.labs.lora import BreakdownSearch
+    from adalora_lite.labs.lora_scale import BreakdownSearch
 
     trained = np.array([[[-4.0, -3.5], [-4.0, -4.0]], [[-4.0, -4.0], [-6.0, -5.5]]])
     s = BreakdownSearch(("alpha/r", "alpha"), (1, 16), (0, 1), trained, trained + 0.25, 0.25, 1.0, 16)

@@ -23,8 +23,10 @@ import torch
 
 from .. import reference
 from ..data import load_digits_split, mirror_digits
+from ..errors import ConfigError
 from ..nn import MLP as TorchMLP
 from .common import memoize, minibatches, read_only, single_thread
+from .lora_scale import add_lora
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, so it can key caches
@@ -66,9 +68,7 @@ class DigitsTask:
 
     def lora_model(self, *, r, alpha, scaling="alpha/r", seed=0):
         """(model, adapters): the pretrained network with LoRA on every layer; A drawn after
-        torch.manual_seed(seed), B = 0 (see `lora.add_lora`)."""
-        from .lora import add_lora
-
+        torch.manual_seed(seed), B = 0 (see `lora_scale.add_lora`)."""
         model = self.torch_model()
         torch.manual_seed(seed)
         return model, add_lora(model, r=r, alpha=alpha, scaling=scaling)
@@ -81,7 +81,7 @@ class DigitsTask:
     def split(self, split="test", classes=None):
         """(X, y) of a split, optionally only the rows whose label is in `classes`."""
         if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+            raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
         X, y = (self.X_test, self.y_test) if split == "test" else (self.X_train, self.y_train)
         if classes is not None:
             keep = np.isin(y, classes)

@@ -117,7 +117,7 @@ def scale_readout(alpha, r, gains, ranks):
 # -- where training breaks down -------------------------------------------------------------------
 
 def breakdown_figure(search, *, title="Where training breaks down: the learning rate against the rank (Adam)"):
-    """The breakdown learning rate against r, one line per scaling (a `labs.lora.BreakdownSearch`).
+    """The breakdown learning rate against r, one line per scaling (a `labs.lora_scale.BreakdownSearch`).
 
     Each point is 2**(mean over seeds of the bisection brackets' midpoints). The shaded band around a
     line holds every seed's edge: from the lowest learning rate that trained to the highest that

@@ -10,7 +10,7 @@
 import ipywidgets as widgets
 
 from ..errors import ConfigError
-from ..labs.lora import SCALINGS, first_step_gain
+from ..labs.lora_scale import SCALINGS, first_step_gain
 from ..viz.lora import scale_figure, scale_readout, update_scale_figure
 from .figure import FigureWidget
 from .panel import Panel
