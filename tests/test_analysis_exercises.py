@@ -2,7 +2,7 @@
 import numpy as np
 
 from adalora_lite.exercises.analysis import check_amplification, check_energy_rank, check_pissa_b_norm
-from adalora_lite.labs.analysis import amplification
+from adalora_lite.labs.learned_update import amplification
 
 
 def test_check_energy_rank():

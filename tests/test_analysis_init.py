@@ -5,9 +5,10 @@ import torch
 
 from adalora_lite import nn as ann
 from adalora_lite import reference
-from adalora_lite.labs.analysis import (INIT_METHODS, ROW_NORM, apply_init, collect_input_covariances,
-                                          covariance_init, effective_weight, input_covariance,
-                                          pissa_init, top_eigen, top_singular)
+from adalora_lite.labs.data_aware_init import (INIT_METHODS, ROW_NORM, apply_init, collect_input_covariances,
+                                               covariance_init, input_covariance, pissa_init, top_eigen,
+                                               top_singular)
+from adalora_lite.labs.learned_update import effective_weight
 from adalora_lite.errors import ConfigError
 
 

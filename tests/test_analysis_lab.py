@@ -7,13 +7,12 @@ import torch
 
 from adalora_lite import nn as ann
 from adalora_lite import reference
-from adalora_lite.labs.analysis import pissa_init
+from adalora_lite.labs.data_aware_init import pissa_init
 from adalora_lite.errors import ConfigError
 from adalora_lite.labs.analysis import load_init_results, save_init_results, summarize_runs
 from adalora_lite.labs.rank import energy_rank, entropy_effective_rank
-from adalora_lite.labs.analysis import (amplification, analyze_update, compact,
-                                          module_means, report_grid, snapshot,
-                                          subspace_energy, update_report)
+from adalora_lite.labs.learned_update import (amplification, analyze_update, compact, module_means,
+                                              report_grid, snapshot, subspace_energy, update_report)
 
 
 def test_effective_rank_and_energy_rank():
@@ -136,9 +135,9 @@ def test_summarize_save_and_load_results(tmp_path):
     assert rows[0]["acc_mean"] == pytest.approx(0.81) and rows[0]["acc_std"] == pytest.approx(0.01)
     assert rows[1]["loss_first_mean"] > rows[2]["loss_first_mean"]
     path = tmp_path / "r.json"
-    save_init_results(path, runs + [{**runs[0], "model": object()}], {"date": "x"})
+    save_init_results(path, runs + [{**runs[0], "model": object()}], {"command": "pytest"})
     meta, loaded = load_init_results(path)
-    assert meta == {"date": "x"} and len(loaded) == 10 and "model" not in loaded[-1]
+    assert meta["command"] == "pytest" and len(loaded) == 10 and "model" not in loaded[-1]
     with pytest.raises(ConfigError):
         load_init_results(tmp_path / "missing.json")
 

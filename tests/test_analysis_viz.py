@@ -4,7 +4,7 @@ import numpy as np
 from adalora_lite.viz.analysis import (init_accuracy_figure, init_loss_figure, init_table,
                                        quantity_heatmap, update_readout, update_spectrum_figure)
 from test_analysis_lab import bert_like_adapters, fake_runs
-from adalora_lite.labs.analysis import snapshot, update_report
+from adalora_lite.labs.learned_update import snapshot, update_report
 
 
 def trained_report(seed=0):

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..labs.analysis import amplification
+from ..labs.learned_update import amplification
 from .feedback import Feedback, agrees, as_number as _as_number, not_a_number, unanswered
 from .rank import check_energy_rank  # noqa: F401 (exercise 1 of notebook 08)
 

@@ -11,7 +11,9 @@
 import numpy as np
 import plotly.graph_objects as go
 
-from ..labs.analysis import INIT_METHODS, QUANTITIES, report_grid, summarize_runs
+from ..labs.analysis import summarize_runs
+from ..labs.data_aware_init import INIT_METHODS
+from ..labs.learned_update import QUANTITIES, report_grid
 from .style import TEMPLATE
 
 INIT_LABELS = {"standard": "standard (A random, B = 0)",

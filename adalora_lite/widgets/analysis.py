@@ -6,15 +6,15 @@
                              numbers. explorer.show(layer, module) and explorer.show_quantity(key)
                              are the callbacks; call them directly or set the controls' .value.
 
-`report` is `labs.analysis.update_report(adapters, before)` (with spectra).
+`report` is `labs.learned_update.update_report(adapters, before)` (with spectra).
 """
 import re
 
 import ipywidgets as widgets
 
 from ..errors import ConfigError
+from ..labs.learned_update import QUANTITIES
 from ..labs.transformer import MODULES
-from ..labs.analysis import QUANTITIES
 from ..viz.analysis import quantity_heatmap, update_readout, update_spectrum_figure
 from .figure import FigureWidget
 from .panel import Panel
