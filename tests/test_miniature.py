@@ -11,6 +11,9 @@ import pytest
 from adalora_lite.errors import ConfigError
 from adalora_lite.exercises import miniature as ex
 from adalora_lite.labs import miniature as mini
+from adalora_lite.labs import noise
+from adalora_lite.labs import paper_tables as paper
+from adalora_lite.labs.score_experiment import score_experiment
 from adalora_lite.labs.transformer import MODULES
 from adalora_lite.viz import miniature as viz
 
@@ -109,52 +112,52 @@ def test_arm_stats_use_the_sample_std_in_points(recording):
 
 
 def test_compare_pairs_by_seed_and_applies_the_noise_rule():
-    c = mini.compare([1.0, 2.0, 3.0])
+    c = noise.compare([1.0, 2.0, 3.0])
     assert c["mean"] == 2.0 and c["std"] == 1.0 and c["se"] == pytest.approx(1 / math.sqrt(3))
     assert not c["inside"]  # 2 > 2 x 0.577
-    assert mini.compare([1.0, -1.0, 0.5])["inside"]
-    assert mini.compare([0.0, 0.0, 0.0])["inside"]  # no difference at all: inside, not "agrees"
-    assert mini.compare([3.0])["inside"] and math.isnan(mini.compare([3.0])["se"])
+    assert noise.compare([1.0, -1.0, 0.5])["inside"]
+    assert noise.compare([0.0, 0.0, 0.0])["inside"]  # no difference at all: inside, not "agrees"
+    assert noise.compare([3.0])["inside"] and math.isnan(noise.compare([3.0])["se"])
     # shared seed effects cancel when paired: the unpaired SE sees them, the paired one does not
     a, b = {0: 80.0, 1: 90.0, 2: 70.0}, {0: 79.0, 1: 89.1, 2: 68.9}
-    p = mini.paired(a, b)
+    p = noise.paired(a, b)
     assert p["seeds"] == [0, 1, 2] and p["se"] < 0.1 < 5 < p["unpaired_se"]
-    assert mini.paired({0: 1.0, 1: 2.0}, {1: 0.0, 2: 5.0})["diffs"] == [2.0]  # common seeds only
+    assert noise.paired({0: 1.0, 1: 2.0}, {1: 0.0, 2: 5.0})["diffs"] == [2.0]  # common seeds only
 
 
 def test_pairing_gain(recording):
     _, runs = recording
     a, b = {0: 80.0, 1: 90.0, 2: 70.0}, {0: 79.0, 1: 89.1, 2: 68.9}
-    gain = mini.pairing_gain([mini.paired(a, b), mini.compare([1.0]), mini.compare([2.0, 2.0, 2.0])])
+    gain = noise.pairing_gain([noise.paired(a, b), noise.compare([1.0]), noise.compare([2.0, 2.0, 2.0])])
     assert gain["n"] == 1 and gain["tighter"] == 1 and gain["median"] > 50
-    assert mini.pairing_gain([])["n"] == 0
+    assert noise.pairing_gain([])["n"] == 0
 
 
 @pytest.mark.parametrize("diffs, expected", [
-    ([3.0, 3.2, 2.8], mini.AGREES),             # better by far
-    ([0.5, -0.4, 0.2], mini.INSIDE_NOISE),      # inside the noise
-    ([-3.0, -2.9, -3.1], mini.DISAGREES),       # worse by far
-    ([1.0], mini.TOO_FEW_SEEDS)])
+    ([3.0, 3.2, 2.8], noise.AGREES),             # better by far
+    ([0.5, -0.4, 0.2], noise.INSIDE_NOISE),      # inside the noise
+    ([-3.0, -2.9, -3.1], noise.DISAGREES),       # worse by far
+    ([1.0], noise.TOO_FEW_SEEDS)])
 def test_verdict(diffs, expected):
-    assert mini.verdict(mini.compare(diffs)) == expected
+    assert noise.verdict(noise.compare(diffs)) == expected
 
 
 def test_verdicts_from_arms(recording):
     _, runs = recording
     # AdaLoRA 83 vs LoRA 80 at 36, same seed shifts: far better although each arm's std is 4 points
-    assert mini.verdict(mini.compare_arms(runs, "binary", "adalora_36", "lora_36")) == mini.AGREES
-    assert mini.verdict(mini.compare_arms(runs, "binary", "adalora_72", "lora_72")) == mini.INSIDE_NOISE
-    assert mini.verdict(mini.compare_arms(runs, "binary", "adalora_288", "lora_288")) == mini.DISAGREES
+    assert noise.verdict(mini.compare_arms(runs, "binary", "adalora_36", "lora_36")) == noise.AGREES
+    assert noise.verdict(mini.compare_arms(runs, "binary", "adalora_72", "lora_72")) == noise.INSIDE_NOISE
+    assert noise.verdict(mini.compare_arms(runs, "binary", "adalora_288", "lora_288")) == noise.DISAGREES
 
 
 def test_seeds_needed():
-    c = mini.compare([0.5, -0.2, 0.9])  # mean 0.4, std 0.557...
+    c = noise.compare([0.5, -0.2, 0.9])  # mean 0.4, std 0.557...
     x = (2 * c["std"] / 0.4) ** 2
-    assert mini.seeds_needed(c) == math.floor(x) + 1
-    assert 2 * c["std"] / math.sqrt(mini.seeds_needed(c)) < 0.4 <= 2 * c["std"] / math.sqrt(mini.seeds_needed(c) - 1)
-    assert mini.seeds_needed(mini.compare([3.0, 3.0, 3.0])) == 2
-    assert mini.seeds_needed(mini.compare([1.0, -1.0])) is None
-    assert mini.seeds_needed(mini.compare([1.0])) is None
+    assert noise.seeds_needed(c) == math.floor(x) + 1
+    assert 2 * c["std"] / math.sqrt(noise.seeds_needed(c)) < 0.4 <= 2 * c["std"] / math.sqrt(noise.seeds_needed(c) - 1)
+    assert noise.seeds_needed(noise.compare([3.0, 3.0, 3.0])) == 2
+    assert noise.seeds_needed(noise.compare([1.0, -1.0])) is None
+    assert noise.seeds_needed(noise.compare([1.0])) is None
 
 
 def test_budget_curve_and_placement_rows(recording):
@@ -189,26 +192,26 @@ def test_ablation_rows_compare_full_adalora_with_each_ablation(recording):
     rows = mini.ablation_rows(runs, "three_class")
     assert [r["arm"] for r in rows] == [mini.FULL_ADALORA, *mini.ABLATION_ARMS]
     by_arm = {r["arm"]: r for r in rows}
-    assert mini.verdict(by_arm["ablation_random"]["full_minus"]) == mini.AGREES
-    assert mini.verdict(by_arm["ablation_prune_lora"]["full_minus"]) == mini.DISAGREES
+    assert noise.verdict(by_arm["ablation_random"]["full_minus"]) == noise.AGREES
+    assert noise.verdict(by_arm["ablation_prune_lora"]["full_minus"]) == noise.DISAGREES
     assert by_arm["ablation_gaussian"]["full_minus"]["inside"]
     assert all(r["label"] for r in rows)
 
 
 def test_paper_margins_from_the_papers_tables():
     # Table 5: regularized AdaLoRA beats gamma = 0 in all 8 settings, by 0.10 to 1.00 points
-    assert mini.paper_margins(mini.TABLE5_GAMMA0) == (8, 8, 0.10, 1.00)
-    assert mini.paper_margins(mini.TABLE5_SVD) == (8, 8, 0.14, 1.03)
-    assert mini.paper_margins(mini.TABLE1_AVERAGE) == (2, 2, 0.71, 0.97)
-    assert mini.paper_margins(mini.TABLE1_RTE)[3] == 2.89
+    assert paper.paper_margins(paper.TABLE5_GAMMA0) == (8, 8, 0.10, 1.00)
+    assert paper.paper_margins(paper.TABLE5_SVD) == (8, 8, 0.14, 1.03)
+    assert paper.paper_margins(paper.TABLE1_AVERAGE) == (2, 2, 0.71, 0.97)
+    assert paper.paper_margins(paper.TABLE1_RTE)[3] == 2.89
     # Table 4: AdaLoRA ahead of Prune LoRA in 9 of 9 cells; s = I ties on RTE 0.08% and leads at 0.65%
-    assert mini.paper_margins(mini.TABLE4_PRUNE_LORA) == (9, 9, 0.68, 3.50)
-    assert mini.paper_margins(mini.TABLE4_SENSITIVITY) == (7, 9, -0.01, 3.50)
-    assert mini.paper_margins(mini.TABLE4_MAGNITUDE) == (9, 9, 0.09, 2.54)
-    rte = [mini.TABLE4_COLUMNS.index(("RTE", b)) for b in ("0.08%", "0.16%", "0.65%")]
-    assert [mini.TABLE4["AdaLoRA"][i] for i in rte] == [87.36, 87.73, 88.09]
-    assert [mini.TABLE4["s(.) = I(.)"][i] for i in rte] == [87.36, 87.71, 88.10]
-    assert mini.table1_cell("AdaLoRA", "0.32M", "RTE Acc") == 87.36
+    assert paper.paper_margins(paper.TABLE4_PRUNE_LORA) == (9, 9, 0.68, 3.50)
+    assert paper.paper_margins(paper.TABLE4_SENSITIVITY) == (7, 9, -0.01, 3.50)
+    assert paper.paper_margins(paper.TABLE4_MAGNITUDE) == (9, 9, 0.09, 2.54)
+    rte = [paper.TABLE4_COLUMNS.index(("RTE", b)) for b in ("0.08%", "0.16%", "0.65%")]
+    assert [paper.TABLE4["AdaLoRA"][i] for i in rte] == [87.36, 87.73, 88.09]
+    assert [paper.TABLE4["s(.) = I(.)"][i] for i in rte] == [87.36, 87.71, 88.10]
+    assert paper.table1_cell("AdaLoRA", "0.32M", "RTE Acc") == 87.36
     finding = next(f for f in mini.FINDINGS if f.comparisons == ((mini.FULL_ADALORA, "ablation_gamma0"),))
     assert "8 of 8 cells, by +0.10 to +1.00" in finding.paper_summary()
     assert "no printed numbers" in mini.FINDINGS[0].paper_summary()
@@ -220,20 +223,20 @@ def test_paper_vs_us_rows_carry_the_computed_verdicts(recording):
     n_comparisons = sum(len(f.comparisons) for f in mini.FINDINGS)
     assert len(rows) == 2 * n_comparisons
     get = {(r["task"], r["more"], r["less"]): r["verdict"] for r in rows}
-    assert get[("binary", "placement_ffn", "placement_attention")] == mini.AGREES
-    assert get[("binary", "adalora_144", "ablation_prune_lora")] == mini.DISAGREES
-    assert get[("binary", "adalora_144", "ablation_gamma0")] == mini.INSIDE_NOISE
-    assert get[("binary", "top", "bottom")] == mini.AGREES          # allocation: 4.67 vs 3.33, every seed
-    assert get[("binary", "ffn", "attention")] == mini.AGREES
+    assert get[("binary", "placement_ffn", "placement_attention")] == noise.AGREES
+    assert get[("binary", "adalora_144", "ablation_prune_lora")] == noise.DISAGREES
+    assert get[("binary", "adalora_144", "ablation_gamma0")] == noise.INSIDE_NOISE
+    assert get[("binary", "top", "bottom")] == noise.AGREES          # allocation: 4.67 vs 3.33, every seed
+    assert get[("binary", "ffn", "attention")] == noise.AGREES
     counts = mini.verdict_counts(rows)
-    assert sum(counts.values()) == len(rows) and mini.TOO_FEW_SEEDS not in counts
+    assert sum(counts.values()) == len(rows) and noise.TOO_FEW_SEEDS not in counts
 
 
 def test_partial_recordings_give_partial_tables():
     meta, runs = synthetic(seeds=(0,), tasks=("binary",))
     runs = [r for r in mini.main_runs(meta, runs) if not r["arm"].startswith("ablation")]
     assert [r["arm"] for r in mini.ablation_rows(runs, "binary")] == [mini.FULL_ADALORA]
-    assert {r["verdict"] for r in mini.paper_vs_us(runs)} == {mini.TOO_FEW_SEEDS}
+    assert {r["verdict"] for r in mini.paper_vs_us(runs)} == {noise.TOO_FEW_SEEDS}
     assert mini.budget_curve(runs, "three_class") == {"lora": [], "adalora": []}
     for text in (viz.budget_table(runs), viz.ablation_table(runs), viz.placement_table(runs)):
         assert text.splitlines()[0]
@@ -241,16 +244,16 @@ def test_partial_recordings_give_partial_tables():
 
 
 def test_score_experiment_on_the_planted_task():
-    out = mini.score_experiment("random", seeds=range(2), total_steps=300)
+    out = score_experiment("random", seeds=range(2), total_steps=300)
     assert out["score"] == "random" and out["planted"] == [1, 4, 2, 5]
     row = out["runs"][0]
     assert sum(row["random"]["ranks"]) == sum(row["importance"]["ranks"]) == 12
     assert out["misplaced"]["diffs"] == [r["random"]["misplaced"] - r["importance"]["misplaced"]
                                          for r in out["runs"]]
-    same = mini.score_experiment("importance", seeds=range(1), total_steps=300)
+    same = score_experiment("importance", seeds=range(1), total_steps=300)
     assert same["misplaced"]["diffs"] == [0.0] and set(same["runs"][0]) == {"seed", "importance"}
     with pytest.raises(ConfigError):
-        mini.score_experiment("loudness")
+        score_experiment("loudness")
 
 
 # ------------------------------------------------------------------------------------ viz
@@ -309,7 +312,7 @@ def test_tables(recording):
 
 
 def test_score_table():
-    out = mini.score_experiment("magnitude", seeds=range(2), total_steps=300)
+    out = score_experiment("magnitude", seeds=range(2), total_steps=300)
     lines = viz.score_table(out).splitlines()
     assert len(lines) == 1 + 2 + 3 and lines[1].startswith("seed 0: magnitude [")
     assert "inside the noise:" in lines[-1]
@@ -341,11 +344,11 @@ def test_check_inside_noise():
 
 
 def test_check_seeds_needed():
-    c = mini.compare([1.0, 0.5, 0.6])
-    assert ex.check_seeds_needed(A, B, mini.seeds_needed(c)) and mini.seeds_needed(c) == 2
+    c = noise.compare([1.0, 0.5, 0.6])
+    assert ex.check_seeds_needed(A, B, noise.seeds_needed(c)) and noise.seeds_needed(c) == 2
     noisy = {0: 83.0, 1: 88.0, 2: 80.1}                  # differences 1.0, 0.5, 0.1
-    c = mini.compare([1.0, 0.5, 0.1])
-    n = mini.seeds_needed(c)
+    c = noise.compare([1.0, 0.5, 0.1])
+    n = noise.seeds_needed(c)
     assert ex.check_seeds_needed(A, noisy, n)
     x = (2 * c["std"] / c["mean"]) ** 2
     assert "strictly larger" in repr(ex.check_seeds_needed(A, noisy, math.floor(x)))

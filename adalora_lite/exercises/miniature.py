@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..labs import miniature as mini
+from ..labs import noise
 from .feedback import Feedback, agrees, as_number, not_a_number, unanswered
 
 PARTIAL_PLACEMENTS = ("attention", "ffn", "bottom", "top")
@@ -39,10 +40,10 @@ def check_placement_prediction(runs, task, answer):
     gap = f"{c['mean']:+.2f} ± {c['se']:.2f} (SE) points, paired over {c['n']} seeds"
     if c["inside"]:
         return Feedback(True, f"Not the best mean ({ranking}), but {best} minus {answer} is {gap}: inside "
-                              f"the noise ({mini.NOISE_SE:g} SE), so three seeds cannot reject your "
+                              f"the noise ({noise.NOISE_SE:g} SE), so three seeds cannot reject your "
                               "prediction. Neither can they confirm it.")
     return Feedback(False, f"{best} leads on {task} ({ranking}); {best} minus {answer} is {gap}, outside "
-                           f"the noise ({mini.NOISE_SE:g} SE). Compare with the paper's Fig. 1: do its "
+                           f"the noise ({noise.NOISE_SE:g} SE). Compare with the paper's Fig. 1: do its "
                            "findings carry over to MiniLM on tweets?")
 
 
@@ -61,7 +62,7 @@ def check_paired_se(a, b, answer, *, rel_tol=1e-2):
     if value is None:
         return not_a_number(answer)
     n = len(d)
-    expected = mini.compare(d)["se"]
+    expected = noise.compare(d)["se"]
     if agrees(value, expected, rel_tol=rel_tol):
         return Feedback(True, f"Right: SE = {d.std(ddof=1):.3f} / sqrt({n}) = {expected:.3f} points. The "
                               f"mean difference {d.mean():+.3f} is then {abs(d.mean()) / expected:.1f} SE "
@@ -85,12 +86,12 @@ def check_inside_noise(a, b, answer):
     """True when |mean(a - b)| <= NOISE_SE * SE (paired): the data cannot tell the arms apart."""
     if answer is None:
         return unanswered(f"compute the mean difference and its SE; 'inside the noise' means "
-                          f"|mean| <= {mini.NOISE_SE:g} SE. Answer True (inside) or False.")
+                          f"|mean| <= {noise.NOISE_SE:g} SE. Answer True (inside) or False.")
     if not isinstance(answer, (bool, np.bool_)):
         return Feedback(False, f"Answer True (inside the noise) or False, not {answer!r}.")
     d, _ = _paired_diffs(a, b)
-    c = mini.compare(d)
-    why = f"|{c['mean']:+.3f}| against {mini.NOISE_SE:g} x {c['se']:.3f} = {mini.NOISE_SE * c['se']:.3f}"
+    c = noise.compare(d)
+    why = f"|{c['mean']:+.3f}| against {noise.NOISE_SE:g} x {c['se']:.3f} = {noise.NOISE_SE * c['se']:.3f}"
     if bool(answer) == c["inside"]:
         return Feedback(True, f"Right: {why}, so the difference is {'inside' if c['inside'] else 'outside'} "
                               "the noise." + (" With three seeds this rule is lenient: a 95% t-interval "
@@ -102,24 +103,24 @@ def check_seeds_needed(a, b, answer):
     """The fewest seeds n (>= 2) with |mean| > NOISE_SE * std / sqrt(n), if the mean difference
     and the paired std stayed as measured."""
     if answer is None:
-        return unanswered(f"solve |mean| > {mini.NOISE_SE:g} std / sqrt(n) for n, with the paired "
+        return unanswered(f"solve |mean| > {noise.NOISE_SE:g} std / sqrt(n) for n, with the paired "
                           "differences' mean and sample std; n is a whole number of seeds.")
     value = as_number(answer)
     if value is None:
         return not_a_number(answer, "a whole number of seeds")
     d, _ = _paired_diffs(a, b)
-    c = mini.compare(d)
-    expected = mini.seeds_needed(c)
+    c = noise.compare(d)
+    expected = noise.seeds_needed(c)
     if expected is None:
         return Feedback(False, "No number of seeds separates these: the mean difference is exactly 0, "
                                "or fewer than 2 seeds give no spread to extrapolate.")
-    x = (mini.NOISE_SE * c["std"] / abs(c["mean"])) ** 2
+    x = (noise.NOISE_SE * c["std"] / abs(c["mean"])) ** 2
     if value == expected:
-        return Feedback(True, f"Right: n > ({mini.NOISE_SE:g} x {c['std']:.3f} / {abs(c['mean']):.3f})^2 = "
+        return Feedback(True, f"Right: n > ({noise.NOISE_SE:g} x {c['std']:.3f} / {abs(c['mean']):.3f})^2 = "
                               f"{x:.2f}, so {expected} seeds (if the spread stayed; it is itself "
                               "estimated from few seeds).")
     if value == round(x) or value == math.floor(x):
-        return Feedback(False, f"Close: ({mini.NOISE_SE:g} std / |mean|)^2 = {x:.2f}, and n must be "
+        return Feedback(False, f"Close: ({noise.NOISE_SE:g} std / |mean|)^2 = {x:.2f}, and n must be "
                                f"strictly larger: the next whole number.")
     return Feedback(False, f"{value:g} is not it: the SE shrinks like 1 / sqrt(n); find the n where "
-                           f"{mini.NOISE_SE:g} std / sqrt(n) drops below |mean| = {abs(c['mean']):.3f}.")
+                           f"{noise.NOISE_SE:g} std / sqrt(n) drops below |mean| = {abs(c['mean']):.3f}.")

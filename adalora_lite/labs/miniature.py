@@ -11,43 +11,28 @@ accuracies are in percentage points (% of the held-out tweets).
     summarize(runs)                   arm_stats of every (task, arm) recorded, in ARMS order
     budget_curve, placement_rows, allocation_rows, ablation_rows    the notebook's tables
 
-Noise. Arms share their seeds: seed s fixes the head's initialization and the order of the batches
-in every arm, so two arms are compared *paired by seed*, d_s = acc_a(s) - acc_b(s), and
+Two arms are compared paired by seed, and a difference within NOISE_SE paired standard errors
+is "inside the noise" (noise.py says why and how):
 
-    inside the noise  <=>  |mean(d)| <= NOISE_SE * SE,   SE = std(d, ddof=1) / sqrt(n)
-
-With n = 3 this is a lenient rule, not a significance test (a 95% t-interval on 2 degrees of
-freedom needs 4.30 SE): "outside the noise" means the direction held by more than two standard
-errors over three seeds, nothing stronger.
-
-    compare(diffs)                    mean, std, SE (paired and, for the record, unpaired), inside?
-    pairing_gain(comparisons)         how much tighter the paired SE is than the unpaired one
-    compare_arms(runs, task, a, b)    compare() of a - b over their common seeds
-    verdict(comparison)               "agrees" | "disagrees" | "cannot tell (inside noise)" for a
-                                      comparison oriented so that the paper predicts a positive sign
+    compare_arms(runs, task, a, b)    noise.paired() of a - b (accuracy points) over their common seeds
+    compare_allocation(runs, task, more, less)   the same for the mean rank of two groups of matrices
     FINDINGS, paper_vs_us(runs)       each of the paper's findings next to ours, with its verdict
+    verdict_counts(rows)              how many findings agree, disagree, or cannot tell
 
-The paper's numbers are quoted whole, every cell, from the AdaLoRA paper (Zhang et al., ICLR 2023):
-Table 1 (GLUE, §4.1), Table 2 (SQuAD, EM only, §4.2), Table 4 (Prune LoRA and the importance-score
-variants, §4.4) and Table 5 (SVD-LoRA, LoRA_regu, gamma = 0, §4.4): TABLE1, TABLE2_EM, TABLE4,
-TABLE5. Fig. 1, 2 and 3 are plots without printed numbers; for those the finding is the paper's
-own sentence (§1 for Fig. 1, §4.4 for Fig. 2 and Fig. 3).
-
-The live experiment, on notebook 06's planted-rank task (NumPy, a second a run), where the right
-allocation is known:
-
-    score_experiment(score, seeds)    AdaLoRA with the allocator's S_i = `score` vs the paper's
-                                      importance, same seeds: ranks, misplaced triplets, test loss
+The paper's own numbers: paper_tables.py. The live experiment on the planted task that notebook 09
+also runs: score_experiment.py.
 """
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import results as recorded_results
-from ..allocator import SCORES
 from ..errors import ConfigError
-from .budget import PLANTED_RANKS, allocation_error, make_planted_task, train_planted
+from .noise import AGREES, DISAGREES, INSIDE_NOISE, TOO_FEW_SEEDS, paired, verdict
+from .noise import NOISE_SE, pairing_gain  # noqa: F401 (notebook 09 calls mini.NOISE_SE, mini.pairing_gain)
+from .paper_tables import (TABLE1_AVERAGE, TABLE1_RTE, TABLE2_EM, TABLE4_MAGNITUDE, TABLE4_PRUNE_LORA,
+                           TABLE4_SENSITIVITY, TABLE5_GAMMA0, TABLE5_SVD, paper_margins)
+from .score_experiment import score_experiment  # noqa: F401 (notebook 09 calls mini.score_experiment)
 from .transformer import FFN, mean_ranks, rank_grid
 
 RESULTS_FILE = "miniature.json"
@@ -64,10 +49,6 @@ ABLATION_ARMS = ("ablation_sensitivity", "ablation_magnitude", "ablation_random"
 ARMS = BUDGET_ARMS["lora"] + BUDGET_ARMS["adalora"] + tuple(PLACEMENT_ARMS.values())[1:] + ABLATION_ARMS
 FULL_ADALORA = "adalora_144"  # the reference every ablation is compared with (same budget)
 ALLOCATION_GROUPS = ("attention", "ffn", "bottom", "top")  # see group_rank
-
-NOISE_SE = 2.0
-AGREES, DISAGREES, INSIDE_NOISE = "agrees", "disagrees", "cannot tell (inside noise)"
-TOO_FEW_SEEDS = "cannot tell (fewer than 2 seeds)"
 
 
 # ------------------------------------------------------------------------------------ the recording
@@ -125,30 +106,7 @@ def summarize(runs):
     return [row for row in rows if row is not None]
 
 
-# ------------------------------------------------------------------------------------ noise
-def compare(diffs, unpaired_se=None):
-    """The paired differences `diffs` (one per seed): n, mean, sample std, SE = std / sqrt(n),
-    and whether |mean| <= NOISE_SE * SE ("inside": always True with fewer than 2 seeds, where
-    there is no noise estimate). `unpaired_se`: the SE the same data would have unpaired, kept
-    beside it to show what the pairing buys."""
-    diffs = [float(d) for d in diffs]
-    n = len(diffs)
-    mean = float(np.mean(diffs)) if n else math.nan
-    std = recorded_results.std(diffs) if n else math.nan
-    se = std / math.sqrt(n) if n > 1 else math.nan
-    return {"n": n, "diffs": diffs, "mean": mean, "std": std, "se": se,
-            "unpaired_se": unpaired_se, "inside": n < 2 or abs(mean) <= NOISE_SE * se}
-
-
-def paired(a, b):
-    """compare() of a[s] - b[s] over the seeds both {seed: value} dicts have."""
-    seeds = sorted(set(a) & set(b))
-    xa, xb = [a[s] for s in seeds], [b[s] for s in seeds]
-    unpaired = (math.sqrt(recorded_results.std(xa) ** 2 / len(seeds)
-                          + recorded_results.std(xb) ** 2 / len(seeds)) if len(seeds) > 1 else math.nan)
-    return {**compare([x - y for x, y in zip(xa, xb)], unpaired), "seeds": seeds}
-
-
+# ------------------------------------------------------------------------------------ paired by seed
 def compare_arms(runs, task, better, worse):
     """Accuracy of arm `better` minus arm `worse` (points), paired by seed."""
     return paired(accuracies(runs, task, better), accuracies(runs, task, worse))
@@ -191,36 +149,6 @@ def allocation_by_seed(runs, task, group, arm=FULL_ADALORA):
 def compare_allocation(runs, task, more, less, arm=FULL_ADALORA):
     """Mean rank per matrix of group `more` minus group `less` (triplets), paired by seed."""
     return paired(allocation_by_seed(runs, task, more, arm), allocation_by_seed(runs, task, less, arm))
-
-
-def pairing_gain(comparisons):
-    """What pairing by seed buys over a list of compare() results: the ratio unpaired SE / paired
-    SE per comparison (> 1: pairing is tighter), its median, min, max and how many exceed 1;
-    comparisons with fewer than 2 seeds or a zero paired SE are left out."""
-    ratios = np.array([c["unpaired_se"] / c["se"] for c in comparisons if c["n"] > 1 and c["se"] > 0])
-    if not ratios.size:
-        return {"n": 0, "median": math.nan, "min": math.nan, "max": math.nan, "tighter": 0}
-    return {"n": int(ratios.size), "median": float(np.median(ratios)), "min": float(ratios.min()),
-            "max": float(ratios.max()), "tighter": int((ratios > 1).sum())}
-
-
-def verdict(comparison):
-    """For a comparison oriented so that the paper predicts a positive difference."""
-    if comparison["n"] < 2:
-        return TOO_FEW_SEEDS
-    if comparison["inside"]:
-        return INSIDE_NOISE
-    return AGREES if comparison["mean"] > 0 else DISAGREES
-
-
-def seeds_needed(comparison, k=NOISE_SE):
-    """How many seeds would put this mean difference outside k SE if the mean and the paired std
-    stayed as measured: the smallest n >= 2 with |mean| > k std / sqrt(n) (None for a zero mean,
-    or fewer than 2 seeds: no spread to extrapolate)."""
-    mean, std = abs(comparison["mean"]), comparison["std"]
-    if comparison["n"] < 2 or mean == 0:
-        return None
-    return max(2, math.floor((k * std / mean) ** 2) + 1)
 
 
 # ------------------------------------------------------------------------------------ the tables
@@ -289,87 +217,6 @@ def ablation_rows(runs, task):
 
 
 # ------------------------------------------------------------------------------------ the paper
-# The AdaLoRA paper's tables (Zhang et al., ICLR 2023; DeBERTaV3-base, GLUE and SQuAD dev sets),
-# every cell exactly as printed. The paired constants below (TABLE1_RTE, TABLE4_PRUNE_LORA, ...)
-# are computed from these rows: each pair is (AdaLoRA's number, the other arm's number) in one cell.
-# Table 1 (§4.1): "Results with DeBERTaV3-base on GLUE development set ... We report mean of 5 runs
-# using different random seeds." Rows: (method, # params, MNLI m/mm, SST-2 Acc, CoLA Mcc,
-# QQP Acc/F1, QNLI Acc, RTE Acc, MRPC Acc, STS-B Corr, All Ave.).
-TABLE1_COLUMNS = ("Method", "# Params", "MNLI m/mm", "SST-2 Acc", "CoLA Mcc", "QQP Acc/F1", "QNLI Acc",
-                  "RTE Acc", "MRPC Acc", "STS-B Corr", "All Ave.")
-TABLE1 = (
-    ("Full FT", "184M", (89.90, 90.12), 95.63, 69.19, (92.40, 89.80), 94.03, 83.75, 89.46, 91.60, 88.09),
-    ("BitFit", "0.1M", (89.37, 89.91), 94.84, 66.96, (88.41, 84.95), 92.24, 78.70, 87.75, 91.35, 86.02),
-    ("HAdapter", "1.22M", (90.13, 90.17), 95.53, 68.64, (91.91, 89.27), 94.11, 84.48, 89.95, 91.48, 88.12),
-    ("PAdapter", "1.18M", (90.33, 90.39), 95.61, 68.77, (92.04, 89.40), 94.29, 85.20, 89.46, 91.54, 88.24),
-    ("LoRA r=8", "1.33M", (90.65, 90.69), 94.95, 69.82, (91.99, 89.38), 93.87, 85.20, 89.95, 91.60, 88.34),
-    ("AdaLoRA", "1.27M", (90.76, 90.79), 96.10, 71.45, (92.23, 89.74), 94.55, 88.09, 90.69, 91.84, 89.31),
-    ("HAdapter", "0.61M", (90.12, 90.23), 95.30, 67.87, (91.65, 88.95), 93.76, 85.56, 89.22, 91.30, 87.93),
-    ("PAdapter", "0.60M", (90.15, 90.28), 95.53, 69.48, (91.62, 88.86), 93.98, 84.12, 89.22, 91.52, 88.04),
-    ("HAdapter", "0.31M", (90.10, 90.02), 95.41, 67.65, (91.54, 88.81), 93.52, 83.39, 89.25, 91.31, 87.60),
-    ("PAdapter", "0.30M", (89.89, 90.06), 94.72, 69.06, (91.40, 88.62), 93.87, 84.48, 89.71, 91.38, 87.90),
-    ("LoRA r=2", "0.33M", (90.30, 90.38), 94.95, 68.71, (91.61, 88.91), 94.03, 85.56, 89.71, 91.68, 88.15),
-    ("AdaLoRA", "0.32M", (90.66, 90.70), 95.80, 70.04, (91.78, 89.16), 94.49, 87.36, 90.44, 91.63, 88.86),
-)
-
-
-def table1_cell(method, params, column):
-    """One cell of TABLE1, by method, parameter count ("1.27M") and column name ("RTE Acc")."""
-    row = next(r for r in TABLE1 if r[:2] == (method, params))
-    return row[TABLE1_COLUMNS.index(column)]
-
-
-# AdaLoRA against LoRA at the two budgets where Table 1 has both: 1.27M vs r=8 (1.33M), 0.32M vs r=2 (0.33M).
-TABLE1_MATCHED = (("1.27M", "LoRA r=8", "1.33M"), ("0.32M", "LoRA r=2", "0.33M"))
-TABLE1_AVERAGE = tuple((table1_cell("AdaLoRA", a, "All Ave."), table1_cell(lora, p, "All Ave."))
-                       for a, lora, p in TABLE1_MATCHED)
-TABLE1_RTE = tuple((table1_cell("AdaLoRA", a, "RTE Acc"), table1_cell(lora, p, "RTE Acc"))
-                   for a, lora, p in TABLE1_MATCHED)
-# Table 2 (§4.2), the EM half of its EM/F1 cells: (AdaLoRA, LoRA) at 0.08 / 0.16 / 0.32 / 0.65%.
-TABLE2_EM = ((87.2, 86.4), (87.5, 86.6), (87.5, 86.7), (87.6, 86.7),  # SQuAD v1.1
-             (85.6, 84.7), (85.7, 83.6), (85.5, 84.5), (86.0, 85.0))  # SQuAD v2.0
-# Table 4 (§4.4): "We present two ablation studies in this table: (i) Comparison between AdaLoRA
-# and structured pruning on LoRA. (ii) Comparison of different importance metrics for AdaLoRA."
-TABLE4_COLUMNS = tuple((task, budget) for task in ("SST-2", "RTE", "CoLA")
-                       for budget in ("0.08%", "0.16%", "0.65%"))
-TABLE4 = {
-    "Prune LoRA":       (94.84, 94.50, 94.95, 86.28, 86.15, 87.00, 66.71, 69.29, 69.57),
-    "AdaLoRA":          (95.52, 95.80, 96.10, 87.36, 87.73, 88.09, 70.21, 70.04, 71.45),
-    "s(.) = I(.)":      (94.61, 95.30, 95.64, 87.36, 87.71, 88.10, 66.71, 68.83, 70.19),
-    "S_i = |lambda_i|": (95.41, 95.41, 95.87, 87.00, 86.28, 88.00, 67.67, 68.44, 70.38),
-}
-# Table 5 (§4.4): "We present ablation studies about SVD-based adaptation, orthogonal
-# regularization, and budget allocation in this table. For MNLI, we report the average score of
-# m/mm acc." None stands for the table's "-" (no run at that budget).
-TABLE5_COLUMNS = tuple((task, budget) for task in ("SST-2", "MNLI")
-                       for budget in ("0.08%", "0.16%", "0.32%", "0.65%"))
-TABLE5 = {
-    "LoRA":               (94.38, 94.95, None, 94.95, 90.19, 90.34, None, 90.57),
-    "LoRA_regu":          (None, 94.61, 94.72, 94.61, None, 90.30, 90.40, 90.66),
-    "SVD-LoRA":           (95.33, 95.18, 95.07, 95.53, 90.28, 90.25, 90.52, 90.62),
-    "AdaLoRA, gamma = 0": (95.41, 95.10, 95.30, 95.10, 90.37, 90.34, 90.56, 90.43),
-    "AdaLoRA":            (95.64, 95.80, 96.10, 96.10, 90.65, 90.68, 90.66, 90.77),
-}
-
-
-def table_pairs(table, other, first="AdaLoRA"):
-    """((first, other), ...) cell by cell of one of TABLE4, TABLE5, cells with a "-" left out."""
-    return tuple((a, b) for a, b in zip(table[first], table[other]) if a is not None and b is not None)
-
-
-TABLE4_PRUNE_LORA = table_pairs(TABLE4, "Prune LoRA")       # SST-2, RTE, CoLA at 0.08 / 0.16 / 0.65%
-TABLE4_SENSITIVITY = table_pairs(TABLE4, "s(.) = I(.)")
-TABLE4_MAGNITUDE = table_pairs(TABLE4, "S_i = |lambda_i|")
-TABLE5_GAMMA0 = table_pairs(TABLE5, "AdaLoRA, gamma = 0")   # SST-2 then MNLI, 0.08 / 0.16 / 0.32 / 0.65%
-TABLE5_SVD = table_pairs(TABLE5, "SVD-LoRA")
-
-
-def paper_margins(cells):
-    """(cells where the first number is higher, cells, smallest margin, largest margin)."""
-    margins = [round(a - b, 2) for a, b in cells]
-    return sum(m > 0 for m in margins), len(margins), min(margins), max(margins)
-
-
 @dataclass(frozen=True)
 class Finding:
     source: str         # where in the paper: table, figure, section
@@ -445,34 +292,3 @@ def verdict_counts(rows):
     """{verdict: how many rows}, in the order agrees, disagrees, inside noise (too few seeds if any)."""
     counts = {v: sum(row["verdict"] == v for row in rows) for v in (AGREES, DISAGREES, INSIDE_NOISE, TOO_FEW_SEEDS)}
     return {v: c for v, c in counts.items() if c or v != TOO_FEW_SEEDS}
-
-
-# ------------------------------------------------------------------------------------ live
-def score_experiment(score, seeds=range(8), *, baseline="importance", planted_ranks=PLANTED_RANKS,
-                     init_r=8, total_steps=1000):
-    """AdaLoRA on notebook 06's planted-rank task with the allocator's S_i = `score` and with
-    `baseline`, same seed (same task, init and batches) for both: the knob is `score` alone.
-    Notebook 06's settings: SVD adapters of rank `init_r` pruned to the planted total, SGD, warm-up
-    a fifth of the steps, the final phase three tenths.
-
-    Returns {"score", "baseline", "planted", "runs": per seed {"seed", score: {...}, baseline: {...}}
-    with each side's "ranks", "misplaced" (triplets in the wrong layer) and "relative_loss" (test
-    loss / the frozen network's), "misplaced": compare() of score minus baseline}.
-    """
-    if score not in SCORES or baseline not in SCORES:
-        raise ConfigError(f"score and baseline must be in {SCORES}, got {score!r}, {baseline!r}")
-    out = []
-    for seed in seeds:
-        task = make_planted_task(planted_ranks, seed=seed)
-        row = {"seed": int(seed)}
-        for s in dict.fromkeys((score, baseline)):
-            res = train_planted(task, adapter="svd", r=init_r, target_budget=task.total_rank,
-                                total_steps=total_steps, warmup_steps=total_steps // 5,
-                                final_steps=3 * total_steps // 10, seed=seed, score=s)
-            ranks = [int(k) for k in res.ranks.values()]
-            row[s] = {"ranks": ranks, "misplaced": allocation_error(ranks, planted_ranks),
-                      "relative_loss": res.relative_loss}
-        out.append(row)
-    misplaced = compare([row[score]["misplaced"] - row[baseline]["misplaced"] for row in out])
-    return {"score": score, "baseline": baseline, "planted": list(planted_ranks), "runs": out,
-            "misplaced": misplaced}

@@ -14,6 +14,7 @@ import numpy as np
 from plotly.subplots import make_subplots
 
 from ..labs import miniature as mini
+from ..labs import noise
 from .style import TEMPLATE
 
 TASK_LABELS = {"binary": "binary (negative / positive)",
@@ -121,9 +122,9 @@ def difference_figure(runs, *, title="Full AdaLoRA minus each ablation, paired b
                             hovertemplate="%{x:+.2f} points<extra></extra>")
         fig.add_scatter(x=[round(r["full_minus"]["mean"], 4) for r in rows], y=labels, mode="markers",
                         marker=dict(color="black", symbol="diamond", size=11),
-                        error_x=dict(type="data", array=[round(mini.NOISE_SE * r["full_minus"]["se"], 4)
+                        error_x=dict(type="data", array=[round(noise.NOISE_SE * r["full_minus"]["se"], 4)
                                                          if r["full_minus"]["n"] > 1 else 0 for r in rows]),
-                        name=f"mean ± {mini.NOISE_SE:g} SE", legendgroup="mean", showlegend=col == 1,
+                        name=f"mean ± {noise.NOISE_SE:g} SE", legendgroup="mean", showlegend=col == 1,
                         row=1, col=col, hovertemplate="%{y}: %{x:+.2f} points<extra></extra>")
         fig.add_vline(x=0, line_dash="dot", line_color="gray", row=1, col=col)
         fig.update_xaxes(title_text="full AdaLoRA minus ablation (points)", row=1, col=col)
