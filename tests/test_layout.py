@@ -1,5 +1,6 @@
 """The layout tells the architecture: a small core at the package root, importable with NumPy
-alone; the course in sub-packages; no library module reads the repository checkout."""
+alone; the course in sub-packages; no import cycle; no library module reads the repository checkout."""
+import ast
 import pkgutil
 import re
 import subprocess
@@ -9,7 +10,8 @@ from pathlib import Path
 import adalora_lite
 
 PACKAGE = Path(adalora_lite.__file__).parent
-CORE = {"__init__", "errors", "schedule", "scoring", "regularizer", "allocator"}
+CORE = {"__init__", "errors", "schedule", "scoring", "regularizer", "allocator", "tracking", "counting",
+        "recording"}
 SUBPACKAGES = {"reference", "nn", "data", "labs", "results", "viz", "widgets", "exercises"}
 TOPICS = {"rank", "intrinsic", "lora", "svd", "importance", "budget", "transformer", "analysis",
           "miniature", "planted_transformer"}
@@ -18,12 +20,13 @@ TOPICS = {"rank", "intrinsic", "lora", "svd", "importance", "budget", "transform
 def test_the_package_root_holds_only_the_core_and_the_subpackages():
     modules = {p.stem for p in PACKAGE.glob("*.py")}
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
-    assert modules == CORE and packages == SUBPACKAGES
+    assert modules <= CORE and {"allocator", "scoring", "schedule", "regularizer"} <= modules
+    assert packages == SUBPACKAGES
 
 
-def test_labs_has_one_module_per_topic_named_like_viz_widgets_and_exercises():
+def test_labs_has_a_module_per_topic_named_like_viz_widgets_and_exercises():
     labs = {m.name for m in pkgutil.iter_modules([str(PACKAGE / "labs")])}
-    assert labs == TOPICS | {"digits", "common"}
+    assert TOPICS | {"digits", "common"} <= labs  # and beside them, one module per further idea
     for sub in ("viz", "widgets", "exercises"):
         names = {m.name for m in pkgutil.iter_modules([str(PACKAGE / sub)])}
         shared = {"style", "panel", "figure", "diagrams", "feedback", "solutions", "write_it", "build",
@@ -56,3 +59,43 @@ def test_no_library_module_reads_the_checkout():
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
         assert not re.search(r"parents\[\d\]|benchmarks/results|sys\.path", text), path
+
+
+def import_graph():
+    """{module: the package's modules it imports}, module-level and function-level imports alike."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module
+                if node.level:
+                    base = ".".join(here[:len(here) - node.level + 1] + ([node.module] if node.module else []))
+                targets |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def test_no_import_cycle_not_even_through_a_function_level_import():
+    graph, done, path = import_graph(), set(), []
+
+    def walk(module):
+        if module in path:
+            raise AssertionError("import cycle: " + " -> ".join(path[path.index(module):] + [module]))
+        if module in done:
+            return
+        path.append(module)
+        for target in sorted(graph[module]):
+            walk(target)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        walk(module)
