@@ -1,5 +1,6 @@
 """The layout tells the architecture: a small core at the package root, importable with NumPy
-alone; the course in sub-packages; no import cycle; no library module reads the repository checkout."""
+alone; the course in sub-packages; no module over 400 lines; no import cycle; no library module
+reads the repository checkout."""
 import ast
 import pkgutil
 import re
@@ -59,6 +60,12 @@ def test_no_library_module_reads_the_checkout():
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
         assert not re.search(r"parents\[\d\]|benchmarks/results|sys\.path", text), path
+
+
+def test_no_module_is_over_400_lines():  # one idea per file: a longer module holds several
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
 
 
 def import_graph():
