@@ -21,7 +21,7 @@ def test_compression_figure_splits_the_spectrum_at_r(image):
     fig = compression_figure(approx, 7, step=1)
     original, low, kept, dropped = fig.data
     assert list(kept.x) == list(range(1, 8)) and len(dropped.x) == approx.n - 7
-    np.testing.assert_allclose(kept.y, approx.s[:7])
+    np.testing.assert_allclose(kept.y, approx.sigma[:7])
     np.testing.assert_array_equal(original.z, np.round(image * 255).astype(np.uint8))
     expected = np.clip(np.round(approx.approx(7) * 255), 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(low.z, expected)

@@ -53,7 +53,7 @@ def check_update_energy(delta, r, answer, *, abs_tol=0.005):
         return Feedback(True, f"Right: the top {r} of {approx.n} directions hold {expected:.1%} of the "
                               f"update's energy (relative error of the rank-{r} update: "
                               f"{approx.relative_error(r):.1%}).")
-    s = approx.s
+    s = approx.sigma
     if math.isclose(value, s[:r].sum() / s.sum(), abs_tol=abs_tol):
         return Feedback(False, "Close: you summed the singular values themselves. Energy "
                                "(||.||_F^2) adds their squares.")

@@ -135,7 +135,7 @@ def check_energy_rank(s, answer, *, fraction=0.9, shown=None):
     if value is None:
         return not_a_number(answer)
     s = np.asarray(s, float)
-    s = LowRankApprox(s).s if s.ndim == 2 else np.sort(s)[::-1]
+    s = LowRankApprox(s).sigma if s.ndim == 2 else np.sort(s)[::-1]
     share = np.cumsum(s ** 2) / np.sum(s ** 2)
     if value != int(value) or not 1 <= value <= len(s):
         return Feedback(False, f"A number of directions is a whole number between 1 and {len(s)}.")

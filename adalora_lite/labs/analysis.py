@@ -19,12 +19,17 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
 from .. import results as recorded_results
+from ..data import MINILM_TARGETS, load_minilm
 from ..errors import ConfigError
+from ..nn import add_adapters
 from .common import single_thread
 from .data_aware_init import INIT_METHODS, apply_init, collect_input_covariances
 from .learned_update import compact, snapshot, update_report
+from .transformer import batch_order, collate, encode, evaluate
 
 RESULTS_FILE = "init_comparison.json"  # in adalora_lite/results/ (package data)
 
@@ -54,13 +59,6 @@ def _run_init(init, split, config, *, progress, keep_model):
     Returns {init, seed, losses, accuracy, step0_max_logit_change, report (compact per matrix),
     config, wall_s}; with keep_model, also "model", "adapters", "full_report" (with spectra).
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from ..data import MINILM_TARGETS, load_minilm
-    from ..nn import add_adapters
-    from .transformer import batch_order, collate, encode, evaluate
-
     if init not in INIT_METHODS:
         raise ConfigError(f"init must be one of {INIT_METHODS}, got {init!r}")
     wall = time.perf_counter()

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from ..counting import parameter_count
 from ..errors import ConfigError, check_int
 from .common import single_thread
+from .rank import LowRankApprox
 
 __all__ = ["FlatMLP", "random_projection", "train", "TrainResult", "accuracy", "find_d90",
            "SweepResult", "intrinsic_dimension_sweep", "class_split", "pretrain_finetune",
@@ -288,8 +289,6 @@ def truncated_update_accuracy(result, ranks, X_test, y_test):
     """Task-B test accuracy when every hidden layer gets only the best rank-r part of its update,
     W_pre + (Delta W)_r, for each r in `ranks` (the head and all biases keep their fine-tuned
     values). r = 0 keeps the pretrained hidden weights; r = min(d, k) is full fine-tuning."""
-    from .rank import LowRankApprox
-
     approxes = [LowRankApprox(dW) for dW in result.delta[:-1]]
     accs = []
     for r in ranks:

@@ -90,11 +90,6 @@ class LowRankApprox:
         self.U, self.sigma, self.Vt = np.linalg.svd(W, full_matrices=False)
         self.n = len(self.sigma)
 
-    @property
-    def s(self):
-        """The singular values (an alias of `sigma`, kept for older code)."""
-        return self.sigma
-
     def factors(self, r):
         """B (d_out, r) = U_r diag(sigma_r) and A (r, d_in) = V_r^T, so that B @ A is the rank-r approximation."""
         r = _check_rank(r, self.n)

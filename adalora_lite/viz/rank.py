@@ -118,9 +118,9 @@ def compression_figure(approx, r, *, step=2):
     fig.add_trace(go.Heatmap(z=_image_z(approx.W, step), name="original", **gray), row=1, col=1)
     fig.add_trace(go.Heatmap(z=_image_z(approx.approx(r), step), name="rank r", **gray), row=1, col=2)
     i = np.arange(1, approx.n + 1)
-    fig.add_trace(go.Scatter(x=i[:r], y=approx.s[:r], mode="markers", name="kept (i <= r)",
+    fig.add_trace(go.Scatter(x=i[:r], y=approx.sigma[:r], mode="markers", name="kept (i <= r)",
                              marker=dict(color=KEPT_COLOR, size=4)), row=1, col=3)
-    fig.add_trace(go.Scatter(x=i[r:], y=approx.s[r:], mode="markers", name="discarded (i > r)",
+    fig.add_trace(go.Scatter(x=i[r:], y=approx.sigma[r:], mode="markers", name="discarded (i > r)",
                              marker=dict(color=DROPPED_COLOR, size=4)), row=1, col=3)
     for col in (1, 2):
         fig.update_xaxes(showticklabels=False, row=1, col=col, title_text=f"{approx.shape[1]} px")
@@ -141,8 +141,8 @@ def update_compression_figure(fig, approx, r, *, step=2):
     i = np.arange(1, approx.n + 1)
     with fig.batch_update():
         fig.data[1].z = _image_z(approx.approx(r), step)
-        fig.data[2].x, fig.data[2].y = i[:r], approx.s[:r]
-        fig.data[3].x, fig.data[3].y = i[r:], approx.s[r:]
+        fig.data[2].x, fig.data[2].y = i[:r], approx.sigma[:r]
+        fig.data[3].x, fig.data[3].y = i[r:], approx.sigma[r:]
         fig.layout.title.text = compression_readout(approx, r)
         fig.layout.annotations[1].text = f"best rank-{r} approximation"
     return fig
