@@ -1,9 +1,9 @@
-"""Deploying LoRA (notebook 03, section 5): merge, time, count the work, swap one task's adapter for
-another's on the merged weight.
+"""Deploying LoRA (notebook 03, sections 6 and 7): merge, time, count the work, swap one task's
+adapter for another's on the merged weight.
 
     time_forward(models, x)       inference time per model, interleaved (merged vs unmerged)
     forward_ops(model, x)         the operations one forward pass runs, counted (exact)
-    swap_adapter(adapter, A, B)   W' = W - (a/r) B A + (a/r) B' A' on a merged layer (LoRA paper §4.2:
+    swap_adapter(adapter, A, B)   W' = W - (a/r) B A + (a/r) B' A' on a merged layer (LoRA paper §4.1:
                                   "subtracting BA and then adding B'A'")
     adapter_state(model)          {name: (A, B)}: what one task's LoRA checkpoint holds
 """
