@@ -1,5 +1,6 @@
 """The scale in front of LoRA's B A, and what it does to the learning rate (notebook 03, section 5
 and "Going deeper").
+
     SCALINGS, ALL_SCALINGS            "alpha/r" (LoRA: Hu et al. 2021, §4.1), "alpha" (no division
                                       by r, ours for contrast), "alpha/sqrt(r)" (rsLoRA:
                                       Kalajdzievski 2023)
