@@ -35,13 +35,12 @@ the rate chosen for their parameterization there: LoRA's (lora_144) for Prune Lo
 (adalora_144) for the SVD-form arms. meta["chosen_lr"] is {task: {arm: lr}}.
 """
 import argparse
-import datetime
 import json
 import math
 import multiprocessing
 import os
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -62,7 +61,7 @@ OUT = "miniature.json"
 
 
 def base_config():
-    from adalora_lite.labs.transformer import FinetuneConfig
+    from adalora_lite.labs.finetune import FinetuneConfig
 
     return FinetuneConfig(batch_size=16, max_length=32, epochs=1.0, scale=2.0, mask_interval=5)
 
@@ -105,7 +104,7 @@ def run_one(job):
     import torch
 
     from adalora_lite.data import load_tweets
-    from adalora_lite.labs.transformer import FinetuneConfig, finetune
+    from adalora_lite.labs.finetune import FinetuneConfig, finetune
 
     torch.set_num_threads(1)
     task, arm, overrides = job["task"], job["arm"], job["config"]
@@ -145,9 +144,6 @@ def key(job_or_run):
 def main():
     from adalora_lite import results
 
-    sys.path.insert(0, os.path.dirname(__file__))
-    from run import machine
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--workers", type=int, default=2, help="processes, one torch thread each")
@@ -159,8 +155,8 @@ def main():
     args = ap.parse_args()
 
     base = asdict(base_config())
-    meta = {"machine": {**machine("cpu"), "torch_threads": 1, "workers": args.workers},
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    # machine and date: the stamp that results.save_runs (recording.save) adds on every save
+    meta = {"workers": args.workers, "torch_threads_per_worker": 1,
             "command": "python benchmarks/miniature.py " + " ".join(sys.argv[1:]),
             "seeds": args.seeds, "tasks": {t: list(TASKS[t]) for t in args.tasks},
             "n_train": N_TRAIN, "split_seed": SPLIT_SEED, "lr_grid": list(LR_GRID),
@@ -208,7 +204,7 @@ def main():
                 if args.arms is None or arm in args.arms]
         for run in pool.imap_unordered(run_one, [j for j in jobs if key(j) not in done]):
             record(run)
-    meta["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    meta["finished"] = True
     results.save_runs(args.out, runs, meta)
     print(f"wrote {args.out}: {len(runs)} runs")
 
