@@ -28,8 +28,8 @@ from ..errors import ConfigError
 from ..nn import add_adapters
 from .common import single_thread
 from .data_aware_init import INIT_METHODS, apply_init, collect_input_covariances
+from .finetune import batch_order, collate, encode, evaluate
 from .learned_update import compact, snapshot, update_report
-from .transformer import batch_order, collate, encode, evaluate
 
 RESULTS_FILE = "init_comparison.json"  # in adalora_lite/results/ (package data)
 

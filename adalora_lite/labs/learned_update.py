@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..scoring import is_torch
 from .common import single_thread
 from .rank import energy_rank, entropy_effective_rank
-from .transformer import rank_grid
+from .minilm_matrices import rank_grid
 
 QUANTITIES = {
     "effective_rank": "effective rank (exp entropy)",

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 
 from ..errors import ConfigError
 from ..labs.learned_update import QUANTITIES
-from ..labs.transformer import MODULES
+from ..labs.minilm_matrices import MODULES
 from ..viz.analysis import quantity_heatmap, update_readout, update_spectrum_figure
 from .figure import FigureWidget
 from .panel import Panel
