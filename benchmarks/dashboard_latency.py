@@ -2,17 +2,16 @@
 
 Builds the dashboard (default parameters: the planted-rank task, T = 1000 steps), then moves the
 step slider to N random steps and times each move: the observer, both figure updates and the
-messages they queue (the Python side of an update; the browser's redraw comes on top). Also
-times one fresh recording and one served by the cache (what a move of r, alpha, beta or the
+messages they queue (the Python side of an update; the browser's redraw comes on top, and
+`browser_latency.py` measures both). Also times one fresh recording and one served by the cache (what a move of r, alpha, beta or the
 budget costs).
 
     .venv/bin/python benchmarks/dashboard_latency.py [--n 100] [--seed 0]
 """
 import argparse
-import os
-import platform
 import time
 
+from adalora_lite import recording
 from adalora_lite.labs import budget as tr
 from adalora_lite.widgets.budget import BudgetDashboard
 
@@ -37,8 +36,8 @@ def main():
     dash.budget_slider.value = 12  # back to the first: the cache answers
     cached = time.perf_counter() - start
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python "
-          f"{platform.python_version()}")
+    where = recording.machine()
+    print(f"machine: {where['cpu']}, {where['cores']} CPU cores, Python {where['python']}")
     print(f"dashboard built (incl. first recording): {built * 1e3:.0f} ms")
     print(f"step-slider update over {timing['n']} moves: median {timing['median_ms']:.2f} ms, "
           f"p95 {timing['p95_ms']:.2f} ms (aim: < 50 ms)")
