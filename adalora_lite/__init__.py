@@ -2,7 +2,8 @@
 
 Shared by both paths (array-library agnostic):
     budget_schedule, BudgetSchedule      the cubic budget b(t) and when to mask
-    RankAllocator                        importance EMAs, triplet scores, global top-b masking
+    RankAllocator                        the budget schedule's phases and global top-b masking
+    ImportanceTracker                    importance EMAs Ibar, Ubar and triplet scores, never masks
     sensitivity, smooth, entry_score, triplet_scores, top_b_mask    the scoring steps, one by one
     layer_triplet_scores                 S_i of one layer, the paper's eq. (7) as written
     orthogonality_penalty, orthogonality_grad                       R(P, Q) and its gradient
@@ -25,7 +26,8 @@ from .regularizer import orthogonality_grad, orthogonality_penalty
 from .schedule import BudgetSchedule, budget_schedule
 from .scoring import (entry_score, layer_triplet_scores, sensitivity, smooth, top_b_mask,
                       triplet_scores)
+from .tracking import ImportanceTracker
 
-__all__ = ["budget_schedule", "BudgetSchedule", "RankAllocator", "sensitivity", "smooth",
-           "entry_score", "layer_triplet_scores", "triplet_scores", "top_b_mask", "orthogonality_penalty",
+__all__ = ["budget_schedule", "BudgetSchedule", "RankAllocator", "ImportanceTracker", "sensitivity",
+           "smooth", "entry_score", "layer_triplet_scores", "triplet_scores", "top_b_mask", "orthogonality_penalty",
            "orthogonality_grad", "ConfigError", "NonFiniteGradientError", "BudgetNotAppliedWarning", "reference"]

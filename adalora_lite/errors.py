@@ -4,6 +4,10 @@ and the allowed range; the two errors and the warning of the public API.
 Every public constructor calls these instead of letting a typo crash deep inside NumPy or torch.
 """
 import math
+import os
+import sys
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class ConfigError(ValueError):
@@ -70,3 +74,12 @@ class NonFiniteGradientError(ValueError):
 
 class BudgetNotAppliedWarning(UserWarning):
     """Adapters managed by a RankAllocator are used before its final allocation was applied."""
+
+
+def outside_package_stacklevel():
+    """The `stacklevel` for warnings.warn, called from the function that warns, that names the
+    user's line: the first frame outside adalora_lite, however deep the package's own calls go."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -1,10 +1,15 @@
-"""Importance of triplets: sensitivity, its EMA (beta1), its uncertainty (beta2), top-b masking.
+"""Importance of triplets: the paper's equations (7)-(11), one function each, the four score kinds
+of the allocator (SCORE_FUNCTIONS) and top-b masking.
 
 Written once for NumPy arrays and torch tensors alike: every function only uses operators and
-functions that both libraries spell the same way (`abs`, `*`, `+`, `concat`, `bincount`, `argsort`).
+functions that both libraries spell the same way (`abs`, `*`, `+`, `multiply`, `bincount`, ...).
 
 Shapes: the allocator keeps everything *flat*, all adapted layers concatenated, so one call scores
 every triplet of the model at once instead of looping over layers in Python.
+
+Names, as the paper's: I = sensitivity (eq. (8)), ibar = its EMA Ibar (eq. (9)), ubar = the EMA of
+its uncertainty Ubar (eq. (10)), s = ibar * ubar (eq. (11)), S_i = the triplet score (eq. (7)).
+Per-layer arguments come in the order of the factors of Delta = P Lambda Q (eq. (3)): P, lam, Q.
 """
 import sys
 
@@ -28,20 +33,35 @@ def sensitivity(weight, grad):
     return abs(weight * grad)
 
 
-def smooth(ema, uncertainty, sensitivity_now, *, beta1, beta2):
-    """One step of the two EMAs of the paper's eq. (9) and (10); returns the new pair.
+def smooth(ibar, ubar, i_now, *, beta1, beta2):
+    """One step of the two EMAs of the paper's eq. (9) and (10); returns the new (ibar, ubar).
 
-    The uncertainty uses the *already updated* EMA, as the paper and PEFT do. Both start at zero
-    and are never bias-corrected (also as PEFT).
+    Ubar uses the *already updated* Ibar, as the paper and PEFT do. Both start at zero and are
+    never bias-corrected (also as PEFT).
     """
-    ema = beta1 * ema + (1 - beta1) * sensitivity_now
-    uncertainty = beta2 * uncertainty + (1 - beta2) * abs(sensitivity_now - ema)
-    return ema, uncertainty
+    ibar = beta1 * ibar + (1 - beta1) * i_now
+    ubar = beta2 * ubar + (1 - beta2) * abs(i_now - ibar)
+    return ibar, ubar
 
 
-def entry_score(ema, uncertainty):
+def smooth_in_place(ibar, ubar, i_now, scratch, *, beta1, beta2):
+    """`smooth` written into ibar and ubar, with i_now and scratch as workspace (both overwritten).
+
+    The same operations in the same order as `smooth`, so the same numbers bit for bit (tested);
+    ours, for the allocator's hot path, where a new array per operation cost more than the
+    arithmetic.
+    """
+    xp = namespace(ibar)
+    ibar *= beta1
+    ibar += xp.multiply(i_now, 1 - beta1, out=scratch)       # beta1 * ibar + (1 - beta1) * i_now
+    spread = xp.abs(xp.subtract(i_now, ibar, out=i_now), out=i_now)  # |I - Ibar|, the new Ibar
+    ubar *= beta2
+    ubar += xp.multiply(spread, 1 - beta2, out=scratch)      # beta2 * ubar + (1 - beta2) * |...|
+
+
+def entry_score(ibar, ubar):
     """s(w) = Ibar(w) * Ubar(w) (the paper's eq. (11)): smoothed sensitivity times its uncertainty."""
-    return ema * uncertainty
+    return ibar * ubar
 
 
 def layer_triplet_scores(s_P, s_lam, s_Q):
@@ -63,6 +83,39 @@ def triplet_scores(entry_scores, triplet_of, weight_of, n_triplets):
     """
     xp = namespace(entry_scores)
     return xp.bincount(triplet_of, weights=entry_scores * weight_of, minlength=n_triplets)
+
+
+# ------------------------------------------------------- the score kinds S_i (paper's Table 4)
+# Each takes an ImportanceTracker (adalora_lite.tracking) and the allocator's seed (only the random
+# control uses it) and returns S (n_triplets,), layers in order. The allocator calls
+# SCORE_FUNCTIONS[score]; the first is AdaLoRA's.
+
+def importance_scores(tracker, seed=None):
+    """eq. (7) with s(w) = Ibar(w) * Ubar(w), eq. (11): the paper, the authors' code, PEFT."""
+    index = tracker.flat_index()  # first: it makes the EMAs (zeros) on first use
+    return triplet_scores(entry_score(tracker.ibar, tracker.ubar), *index)
+
+
+def sensitivity_scores(tracker, seed=None):
+    """eq. (7) with s(w) = Ibar(w): the smoothed sensitivity alone (Table 4, "s = I")."""
+    index = tracker.flat_index()
+    return triplet_scores(tracker.ibar, *index)
+
+
+def magnitude_scores(tracker, seed=None):
+    """S_i = |lambda_i| (Table 4): the SVD form only."""
+    return abs(tracker.concat_factor("lam"))
+
+
+def random_scores(tracker, seed=None):
+    """A seeded random score per triplet, the same at every call: which triplets survive is
+    chance, and the masks stay nested as budgets shrink (our control, not in the paper)."""
+    triplet_of, weight_of, n = tracker.flat_index()
+    return as_like(np.random.default_rng(seed).random(n), weight_of)
+
+
+SCORE_FUNCTIONS = {"importance": importance_scores, "sensitivity": sensitivity_scores,
+          "magnitude": magnitude_scores, "random": random_scores}
 
 
 def top_b_mask(scores, budget):

@@ -7,6 +7,7 @@ import pytest
 from adalora_lite import (ConfigError, NonFiniteGradientError, RankAllocator, entry_score,
                           layer_triplet_scores, sensitivity, smooth, top_b_mask)
 from adalora_lite.reference import MLP, train_step
+from adalora_lite.tracking import ImportanceTracker
 
 SCHEDULE = dict(total_steps=40, warmup_steps=4, final_steps=10, mask_interval=3)
 
@@ -76,19 +77,20 @@ def test_scores_are_the_papers_formula():
         np.testing.assert_allclose(alloc.layer_scores()[lname], expected, rtol=1e-12)
 
 
-def test_masking_false_scores_every_step_and_never_masks():
-    """The explicit flag: the same scores as a masking allocator's, no mask, through every phase."""
+def test_a_tracker_alone_scores_as_the_allocator_and_never_masks():
+    """ImportanceTracker, the allocator's scoring without the allocator: the same scores as a masking
+    allocator's while nothing is masked yet, and no mask or budget flag through every phase."""
     model, twin = tiny_model(), tiny_model()
-    watcher = RankAllocator(model.layers, target_budget=5, masking=False, **SCHEDULE)
+    tracker = ImportanceTracker(model.layers)
     masker = RankAllocator(twin.layers, target_budget=5, **SCHEDULE)
     x, y = batch()
     for t in range(1, 41):
-        train_step(model, x, y, lr=0.3, allocator=watcher, step=t)
+        train_step(model, x, y, lr=0.3)
+        tracker.update()  # after the step, as the allocator's default order
         if t <= SCHEDULE["warmup_steps"]:  # before any masking both runs are the same run
             train_step(twin, x, y, lr=0.3, allocator=masker, step=t)
-            np.testing.assert_array_equal(watcher.triplet_scores(), masker.triplet_scores())
+            np.testing.assert_array_equal(tracker.triplet_scores(), masker.triplet_scores())
     assert all(layer.mask.all() for layer in model.layers.values())
-    assert watcher.last_step == 40 and not watcher.frozen and watcher.budget == 12
     assert all(layer.budget_applied is None for layer in model.layers.values())
 
 

@@ -12,22 +12,21 @@ from test_allocator import SCHEDULE, batch, run, tiny_model
 
 
 def hand_scores(model, steps, entry):
-    """Run `steps` reference steps and return the EMAs' entry score `entry(ema, unc)` per layer."""
-    alloc = RankAllocator(model.layers, target_budget=5, masking=False, **SCHEDULE)
+    """Run `steps` reference steps and return the EMAs' entry score `entry(ibar, ubar)` per layer."""
     x, y = batch()
-    ema = {}
+    ibar_ubar = {}
     for t in range(1, steps + 1):
-        train_step(model, x, y, lr=0.3, allocator=alloc, step=t)
+        train_step(model, x, y, lr=0.3)
         for lname, layer in model.layers.items():
             for pname, w in layer.params().items():
-                prev = ema.get((lname, pname), (0 * w, 0 * w))
-                ema[(lname, pname)] = smooth(*prev, sensitivity(w, layer.grads[pname]), beta1=0.85, beta2=0.85)
-    return {lname: layer_triplet_scores(*(entry(*ema[(lname, p)]) for p in ("P", "lam", "Q")))
+                prev = ibar_ubar.get((lname, pname), (0 * w, 0 * w))
+                ibar_ubar[(lname, pname)] = smooth(*prev, sensitivity(w, layer.grads[pname]), beta1=0.85, beta2=0.85)
+    return {lname: layer_triplet_scores(*(entry(*ibar_ubar[(lname, p)]) for p in ("P", "lam", "Q")))
             for lname in model.layers}
 
 
 def test_sensitivity_score_is_eq7_with_ibar_alone():
-    expected = hand_scores(tiny_model(), 3, lambda ema, unc: ema)
+    expected = hand_scores(tiny_model(), 3, lambda ibar, ubar: ibar)
     model = tiny_model()
     alloc = RankAllocator(model.layers, target_budget=5, score="sensitivity", **SCHEDULE)
     x, y = batch()
@@ -98,7 +97,7 @@ def doublet_run(steps=30, total_steps=30):
 def test_doublet_scores_are_eq7_without_lambda():
     """S_i = mean_j s(B_ji) + mean_j s(A_ij) for a LoRA doublet, from the flat fast path."""
     _, adapters, alloc, _ = doublet_run(steps=2)
-    offset, flat = 0, alloc.ema * alloc.uncertainty
+    offset, flat = 0, alloc.tracker.ibar * alloc.tracker.ubar
     for name, a in adapters.items():
         n_b, n_a = a.B.numel(), a.A.numel()
         s_b = flat[offset:offset + n_b].reshape(a.B.shape)

@@ -22,7 +22,7 @@ def test_record_shapes(run):
     assert run.layer_names == ("layers.0", "layers.1")
     assert run.shapes == ((32, 8, 64), (10, 8, 32))
     n_entries = 32 * 8 + 8 + 8 * 64 + 10 * 8 + 8 + 8 * 32
-    assert run.sensitivity.shape == (40, n_entries) and run.lam.shape == (40, 16)
+    assert run.sensitivity.shape == (40, n_entries) and run.lambdas.shape == (40, 16)
     assert run.triplet_labels()[8] == "layers.1 #0"
     assert np.all(run.model.layers["layers.0"].mask)  # budget = all: nothing was masked
 
@@ -30,7 +30,7 @@ def test_record_shapes(run):
 def test_replayed_smoothing_is_exactly_the_allocators(run):
     np.testing.assert_allclose(lab.smoothed_scores(run, run.beta1, run.beta2), run.live_scores,
                                rtol=1e-12, atol=0)
-    np.testing.assert_allclose(run.live_scores[-1], run.allocator.triplet_scores(), rtol=1e-12)
+    np.testing.assert_allclose(run.live_scores[-1], run.tracker.triplet_scores(), rtol=1e-12)
     other = lab.smoothed_scores(run, 0.5, 0.95)
     assert not np.allclose(other, run.live_scores)
 
@@ -49,7 +49,7 @@ def test_replay_with_other_betas_matches_a_live_allocator_with_them(task):
 
 
 def test_lambda_and_sensitivity_scores(run):
-    np.testing.assert_array_equal(lab.lambda_scores(run), np.abs(run.lam))
+    np.testing.assert_array_equal(lab.lambda_scores(run), np.abs(run.lambdas))
     raw = lab.sensitivity_scores(run)
     # the lambda entries alone: s(lambda_i) = |lambda_i * grad_i| is a lower bound of S_i
     layer = run.model.layers["layers.1"]
@@ -88,7 +88,7 @@ def test_smoothing_makes_the_ranking_steadier(run):
 
 
 def test_score_terms_add_up_to_the_allocators_scores(run):
-    terms = lab.score_terms(run.allocator)
+    terms = lab.score_terms(run.tracker)
     assert list(terms) == ["layers.0", "layers.1"]
     for name, t in terms.items():
         np.testing.assert_allclose(t["sum"], t["S"], rtol=1e-12)

@@ -46,7 +46,7 @@ def test_stability_heatmap():
 
 
 def test_score_terms_figure(run):
-    terms = lab.score_terms(run.allocator)
+    terms = lab.score_terms(run.tracker)
     fig = viz.score_terms_figure(terms)
     S, *shares = fig.data
     np.testing.assert_allclose(S.y[8:], terms["layers.1"]["S"], rtol=1e-3)

@@ -124,7 +124,7 @@ def assert_same_state(model, alloc, model2, alloc2):
         assert s1[key].dtype == s2[key].dtype and torch.equal(s1[key], s2[key]), key
     a1, a2 = alloc.state_dict(), alloc2.state_dict()
     assert (a1["budget"], a1["last_step"]) == (a2["budget"], a2["last_step"])
-    for key in ("ema", "uncertainty"):
+    for key in ("ibar", "ubar"):
         assert (a1[key] is None) == (a2[key] is None)
         if a1[key] is not None:
             assert a1[key].dtype == a2[key].dtype and torch.equal(a1[key], a2[key]), key
@@ -144,7 +144,7 @@ def test_round_trip_with_the_allocator_and_exact_resume_for_every_kind(tmp_path,
 
     model2, adapters2, alloc2 = kind_model(kind)
     train(model2, adapters2, alloc2, range(1, 4))  # a different state, overwritten by the file
-    alloc2.load_state_dict({"ema": None, "uncertainty": None, "budget": 8, "last_step": None})
+    alloc2.load_state_dict({"ibar": None, "ubar": None, "budget": 8, "last_step": None})
     loaded = load_adapters(path, model2, alloc2)
     assert set(loaded) == set(KIND_LAYERS[kind])
     assert [type(a) for a in loaded.values()] == [type(a) for a in adapters.values()]

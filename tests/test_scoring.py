@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from adalora_lite import layer_triplet_scores, triplet_scores
-from adalora_lite.scoring import as_like, is_torch, namespace, smooth
+from adalora_lite.scoring import as_like, is_torch, namespace, smooth, smooth_in_place
 
 SHAPES = [(5, 3, 4), (2, 2, 7), (6, 1, 6)]  # (d_out, r, d_in) per layer
 
@@ -52,3 +52,17 @@ def test_smooth_uses_beta1_for_the_ema_and_beta2_for_the_uncertainty():
     ema, unc = smooth(np.array([1.0]), np.array([0.5]), np.array([3.0]), beta1=0.9, beta2=0.6)
     np.testing.assert_allclose(ema, [0.9 * 1.0 + 0.1 * 3.0])  # 1.2
     np.testing.assert_allclose(unc, [0.6 * 0.5 + 0.4 * abs(3.0 - 1.2)])  # the updated EMA: 1.02
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_smooth_in_place_is_smooth_bit_for_bit(lib):
+    """The allocator's in-place EMAs give exactly `smooth`'s numbers (and tell beta1 from beta2)."""
+    rng = np.random.default_rng(3)
+    ibar, ubar, i_now = (np.abs(rng.normal(size=50)).astype(np.float32) for _ in range(3))
+    if lib == "torch":
+        ibar, ubar, i_now = (torch.as_tensor(a) for a in (ibar, ubar, i_now))
+    expected = smooth(ibar, ubar, i_now, beta1=0.9, beta2=0.6)
+    ibar, ubar = ibar * 1, ubar * 1
+    smooth_in_place(ibar, ubar, i_now * 1, i_now * 0, beta1=0.9, beta2=0.6)
+    for got, want in zip((ibar, ubar), expected):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

@@ -37,9 +37,9 @@ def test_smooth_slips():
 
 
 def test_triplet_score_slips():
-    assert "averages" in repr(ex.check_triplet_score(lambda l, p, q: l + p.sum(0) + q.sum(1)))
-    assert "first of the three" in repr(ex.check_triplet_score(lambda l, p, q: p.mean(0) + q.mean(1)))
-    one_off = ex.check_triplet_score(lambda l, p, q: l + p.mean(0) + q.mean(1) + (np.arange(4) == 2))
+    assert "averages" in repr(ex.check_triplet_score(lambda p, l, q: l + p.sum(0) + q.sum(1)))
+    assert "first of the three" in repr(ex.check_triplet_score(lambda p, l, q: p.mean(0) + q.mean(1)))
+    one_off = ex.check_triplet_score(lambda p, l, q: l + p.mean(0) + q.mean(1) + (np.arange(4) == 2))
     assert "Entry 2 differs" in repr(one_off)
 
 

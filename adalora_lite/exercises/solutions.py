@@ -20,12 +20,13 @@ def smooth(ibar, ubar, i_now, beta1, beta2):
     return ibar, ubar
 
 
-def triplet_score(s_lambda, s_P, s_Q):
+def triplet_score(s_P, s_lam, s_Q):
     """S_i = s(lambda_i) + mean_j s(P_ji) + mean_j s(Q_ij) (the paper's eq. 7), one layer.
 
-    s_lambda: (r,)  s_P: (d_out, r), column i belongs to triplet i  s_Q: (r, d_in), row i
+    s_P: (d_out, r), column i belongs to triplet i  s_lam: (r,)  s_Q: (r, d_in), row i
+    (the arguments in the order of Delta = P Lambda Q, as adalora_lite.scoring)
     """
-    return s_lambda + s_P.mean(axis=0) + s_Q.mean(axis=1)
+    return s_lam + s_P.mean(axis=0) + s_Q.mean(axis=1)
 
 
 def top_b_mask(scores, b):

@@ -7,7 +7,7 @@ Reference solutions: `adalora_lite.exercises.solutions`.
 
     check_sensitivity(fn)      fn(w, grad) -> I, elementwise
     check_smooth(fn)           fn(ibar, ubar, i_now, beta1, beta2) -> (ibar, ubar)
-    check_triplet_score(fn)    fn(s_lambda, s_P, s_Q) -> S, one layer
+    check_triplet_score(fn)    fn(s_P, s_lam, s_Q) -> S, one layer
     check_top_b_mask(fn)       fn(scores, b) -> boolean keep-mask
     check_cubic_budget(fn)     fn(t, T, b0, bT, t_i, t_f) -> b(t)
 """
@@ -93,13 +93,13 @@ def check_triplet_score(fn, d_out=6, r=4, d_in=5):
     if fn is None:
         return unanswered("s_P's column i and s_Q's row i belong to triplet i: average them.")
     rng = np.random.default_rng(2)
-    s_lambda, s_P, s_Q = rng.random(r), rng.random((d_out, r)), rng.random((r, d_in))
-    got, error = _call(fn, s_lambda.copy(), s_P.copy(), s_Q.copy())
+    s_lam, s_P, s_Q = rng.random(r), rng.random((d_out, r)), rng.random((r, d_in))
+    got, error = _call(fn, s_P.copy(), s_lam.copy(), s_Q.copy())
     if error is not None:
         return error
-    expected = layer_triplet_scores(s_P, s_lambda, s_Q)
+    expected = layer_triplet_scores(s_P, s_lam, s_Q)
     wrong = _first_difference(got, expected, [
-        (s_lambda + s_P.sum(0) + s_Q.sum(1), "the paper averages over P's column and Q's row "
+        (s_lam + s_P.sum(0) + s_Q.sum(1), "the paper averages over P's column and Q's row "
                                               "(1/d1 and 1/d2), it does not sum them."),
         (s_P.mean(0) + s_Q.mean(1), "s(lambda_i) itself is the first of the three terms.")])
     if wrong is not None:

@@ -5,7 +5,7 @@ I(w) = |w * dL/dw| of every adapter entry and every lambda. Everything else is c
 record with the library's own scoring functions, so any (beta1, beta2) can be replayed in
 milliseconds without retraining (the smoothing does not change the training: nothing is masked).
 
-    record_scores(task)                  -> ScoreRun (also runs a RankAllocator live, as a check)
+    record_scores(task)                  -> ScoreRun (also runs an ImportanceTracker live, as a check)
     lambda_scores(run)                   (T, n) |lambda_i|, the simplest score
     sensitivity_scores(run)              (T, n) S_i with s = I: the raw per-minibatch sensitivity
     ema_scores(run, beta1)               (T, n) S_i with s = Ibar: the sensitivity's EMA alone
@@ -14,7 +14,7 @@ milliseconds without retraining (the smoothing does not change the training: not
     ranking_stability(scores)            (T-1,) Spearman rank correlation of consecutive steps
     topb_turnover(scores, budget)        (T-1,) triplets entering the top-b set at each step
     stability_table(run, beta1s, beta2s) mean Spearman for a grid of betas
-    score_terms(allocator)               {layer: the three terms of S_i, and S_i itself}
+    score_terms(tracker)                 {layer: the three terms of S_i, and S_i itself}
     scale_invariance(model, task)        why the lambda term dominates: sum_j P_ji dL/dP_ji =
                                          lambda_i dL/dlambda_i = sum_j Q_ij dL/dQ_ij
     masking_loss_increase(model, task)   measured: training loss change when lambda_i := 0 alone
@@ -25,15 +25,16 @@ mean_j s(Q_ij) (the library's `triplet_scores`), and differ only in s: that is t
 (its Table 4 replaces s = Ibar * Ubar by "s = I", the sensitivity alone; the table does not say
 whether smoothed or raw, so the ablation here has both arms: raw I and its EMA Ibar).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-from ..allocator import RankAllocator
+from ..recording import Recorder, Recording
 from ..reference import MLP, cross_entropy, train_step
 from ..scoring import (entry_score, layer_triplet_scores, sensitivity, smooth, top_b_mask,
                        triplet_scores)
+from ..tracking import ImportanceTracker
 from .common import single_thread
 
 BETAS = (0.5, 0.7, 0.85, 0.95)  # the grid of the stability table
@@ -43,47 +44,39 @@ EMA_NAME = "EMA Ī alone"
 ABLATION_NAMES = ("|λ|", "sensitivity I", EMA_NAME, "smoothed Ī·Ū")  # with the EMA-alone arm
 
 
-@dataclass
-class ScoreRun:
-    """A recorded run. Per-step arrays have one row per training step 1..T (after the step)."""
-    config: dict
-    layer_names: tuple
+@dataclass(kw_only=True)
+class ScoreRun(Recording):
+    """A recorded run (`Recording`: one row per training step 1..T, after the step; the run's
+    settings in meta["config"]), plus what notebook 05 replays the scores from."""
     shapes: tuple  # ((d_out, r, d_in), ...) per layer
-    sensitivity: np.ndarray  # (T, n_entries) I(w) of every entry, flat in the allocator's order
-    lam: np.ndarray  # (T, n_triplets)
-    loss: np.ndarray  # (T,) minibatch objective
+    sensitivity: np.ndarray  # (T, n_entries) I(w) of every entry, flat in the tracker's order
     triplet_of: np.ndarray  # (n_entries,) which triplet each flat entry belongs to
     weight_of: np.ndarray  # (n_entries,) 1 for lambdas, 1/d_out for P, 1/d_in for Q entries
-    live_scores: np.ndarray  # (T, n_triplets) what the RankAllocator itself computed, live
-    beta1: float  # the betas of the live allocator
+    live_scores: np.ndarray  # (T, n_triplets) what the ImportanceTracker itself computed, live
+    beta1: float  # the betas of the live tracker
     beta2: float
     model: MLP = field(repr=False, default=None)
-    allocator: RankAllocator = field(repr=False, default=None)
-
-    @property
-    def steps(self):
-        return np.arange(1, len(self.loss) + 1)
+    tracker: ImportanceTracker = field(repr=False, default=None)
 
     @property
     def n_triplets(self):
-        return self.lam.shape[1]
+        return self.lambdas.shape[1]
 
     def triplet_labels(self):
         """['layers.0 #0', ...]: one label per triplet, layers in order."""
-        return [f"{name} #{i}" for name, (_, r, _) in zip(self.layer_names, self.shapes)
-                for i in range(r)]
+        return [f"{name} #{i}" for name, r in zip(self.layer_names, self.ranks) for i in range(r)]
 
 
-def flat_index(allocator):
-    """(triplet_of, weight_of, n_triplets) of an allocator's flat entry order: which triplet each
-    entry belongs to and its weight in S_i. Read from the allocator itself, so this module never
+def flat_index(tracker):
+    """(triplet_of, weight_of, n_triplets) of a tracker's flat entry order, as NumPy: which triplet
+    each entry belongs to and its weight in S_i. Read from the tracker itself, so this module never
     builds its own copy of the aggregation."""
-    triplet_of, weight_of, n = allocator.flat_index()
+    triplet_of, weight_of, n = tracker.flat_index()
     return np.asarray(triplet_of), np.asarray(weight_of), int(n)
 
 
 def gather(layers):
-    """(weights, grads): every adapter entry of `layers`, flat, in the allocator's order
+    """(weights, grads): every adapter entry of `layers`, flat, in the tracker's order
     (per layer: P row-major, lambda, Q row-major), via the layers' `weights_and_grads()`."""
     pairs = [pair for layer in layers.values() for pair in layer.weights_and_grads()]
     return (np.concatenate([w.reshape(-1) for w, _ in pairs]),
@@ -96,35 +89,33 @@ def record_scores(task, *, beta1=0.85, beta2=0.85, r=DEFAULTS["r"], alpha=DEFAUL
                   batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
     """Train SVD adapters (no masking) and record every entry's sensitivity after every step.
 
-    A RankAllocator with masking=False runs alongside: it scores but never masks, and
-    its scores are kept as `live_scores`, the reference the replays are checked against.
+    An ImportanceTracker runs alongside (it scores and never masks): its scores are kept as
+    `live_scores`, the reference the replays are checked against.
     """
     model = MLP(task.weights, task.biases, adapter="svd", r=r, alpha=alpha, rng=seed)
-    n_triplets = r * len(model.layers)
-    # masking=False: the EMAs update on every recorded step and nothing is ever masked.
-    allocator = RankAllocator(model.layers, target_budget=n_triplets, total_steps=steps,
-                              warmup_steps=0, final_steps=0, beta1=beta1, beta2=beta2,
-                              masking=False)
-    sens, lam, loss, live = [], [], [], []
+    tracker = ImportanceTracker(model.layers, beta1=beta1, beta2=beta2)
+    recorder = Recorder(model.layers)
+    sens, live = [], []
     for step, idx in enumerate(task.batches(steps, batch_size, seed), start=1):
-        loss.append(train_step(model, task.X_train[idx], task.y_train[idx], lr=lr, gamma=gamma,
-                               allocator=allocator, step=step))
-        sens.append(sensitivity(*gather(model.layers)))  # weights after the step, its gradients
-        lam.append(np.concatenate([layer.lam for layer in model.layers.values()]))
-        live.append(allocator.triplet_scores())
-    triplet_of, weight_of, _ = flat_index(allocator)
+        loss = train_step(model, task.X_train[idx], task.y_train[idx], lr=lr, gamma=gamma)
+        tracker.update()  # the weights after the step, with the gradients that made it
+        recorder.record(step, loss)
+        sens.append(sensitivity(*gather(model.layers)))
+        live.append(tracker.triplet_scores())
+    triplet_of, weight_of, _ = flat_index(tracker)
     config = dict(r=r, alpha=alpha, gamma=gamma, lr=lr, steps=steps, batch_size=batch_size,
                   seed=seed)
-    return ScoreRun(config=config, layer_names=tuple(model.layers),
+    recording = recorder.recording(meta={"config": config})
+    return ScoreRun(**{f.name: getattr(recording, f.name) for f in fields(Recording)},
                     shapes=tuple((lay.d_out, lay.r, lay.d_in) for lay in model.layers.values()),
-                    sensitivity=np.array(sens), lam=np.array(lam), loss=np.array(loss),
-                    triplet_of=triplet_of, weight_of=weight_of, live_scores=np.array(live),
-                    beta1=beta1, beta2=beta2, model=model, allocator=allocator)
+                    sensitivity=np.array(sens), triplet_of=triplet_of, weight_of=weight_of,
+                    live_scores=np.array(live), beta1=beta1, beta2=beta2, model=model,
+                    tracker=tracker)
 
 
 def lambda_scores(run):
     """(T, n) the score S_i = |lambda_i| (what a pruning rule on magnitudes would use)."""
-    return np.abs(run.lam)
+    return np.abs(run.lambdas)
 
 
 def sensitivity_scores(run):
@@ -136,11 +127,11 @@ def sensitivity_scores(run):
 def smoothed_scores(run, beta1=0.85, beta2=0.85, *, uncertainty=True):
     """(T, n) AdaLoRA's S_i with s(w) = Ibar(w) * Ubar(w), the EMAs replayed with (beta1, beta2);
     uncertainty=False: s(w) = Ibar(w), the sensitivity's moving average alone (see ema_scores)."""
-    ema = ubar = np.zeros(run.sensitivity.shape[1])  # start at zero, as the allocator
+    ibar = ubar = np.zeros(run.sensitivity.shape[1])  # start at zero, as the tracker
     out = np.empty((len(run.sensitivity), run.n_triplets))
     for t, I in enumerate(run.sensitivity):
-        ema, ubar = smooth(ema, ubar, I, beta1=beta1, beta2=beta2)
-        entry = entry_score(ema, ubar) if uncertainty else ema
+        ibar, ubar = smooth(ibar, ubar, I, beta1=beta1, beta2=beta2)
+        entry = entry_score(ibar, ubar) if uncertainty else ibar
         out[t] = triplet_scores(entry, run.triplet_of, run.weight_of, run.n_triplets)
     return out
 
@@ -188,22 +179,22 @@ def stability_table(run, beta1s=BETAS, beta2s=BETAS, *, skip=20):
                       for b2 in beta2s] for b1 in beta1s])
 
 
-def score_terms(allocator):
-    """{layer: dict} the paper's eq. (7) for every triplet, term by term, from the allocator's
-    state: s_lam = s(lambda_i), mean_s_P = mean_j s(P_ji), mean_s_Q = mean_j s(Q_ij), their sum,
-    S = the allocator's own `layer_scores()`, and Ibar, Ubar of the lambda entries.
-    The flat state is cut in the allocator's order: per layer P (d_out, r), lambda (r,), Q (r, d_in)."""
-    s = np.asarray(entry_score(allocator.ema, allocator.uncertainty))
-    ema, unc = np.asarray(allocator.ema), np.asarray(allocator.uncertainty)
-    scores = allocator.layer_scores()
+def score_terms(tracker):
+    """{layer: dict} the paper's eq. (7) for every triplet, term by term, from a tracker's state:
+    s_lam = s(lambda_i), mean_s_P = mean_j s(P_ji), mean_s_Q = mean_j s(Q_ij), their sum,
+    S = the tracker's own `layer_scores()`, and Ibar, Ubar of the lambda entries.
+    The flat state is cut in the tracker's order: per layer P (d_out, r), lambda (r,), Q (r, d_in)."""
+    s = np.asarray(entry_score(tracker.ibar, tracker.ubar))
+    ibar, ubar = np.asarray(tracker.ibar), np.asarray(tracker.ubar)
+    scores = tracker.layer_scores()
     out, offset = {}, 0
-    for name, layer in allocator.layers.items():
+    for name, layer in tracker.layers.items():
         n_p, r, n_q = layer.d_out * layer.r, layer.r, layer.r * layer.d_in
         s_P = s[offset:offset + n_p].reshape(layer.d_out, r)
         lam = slice(offset + n_p, offset + n_p + r)
         s_Q = s[offset + n_p + r:offset + n_p + r + n_q].reshape(r, layer.d_in)
         terms = dict(s_lam=s[lam], mean_s_P=s_P.mean(axis=0), mean_s_Q=s_Q.mean(axis=1),
-                     Ibar_lam=ema[lam], Ubar_lam=unc[lam])
+                     Ibar_lam=ibar[lam], Ubar_lam=ubar[lam])
         terms["sum"] = layer_triplet_scores(s_P, s[lam], s_Q)  # the definition, eq. (7)
         terms["S"] = np.asarray(scores[name])
         out[name] = terms
@@ -254,19 +245,17 @@ def predictiveness(run, task, *, beta1=0.85, beta2=0.85):
 def scores_side_by_side(task, scorer, *, steps=50, beta1=0.85, beta2=0.85, r=DEFAULTS["r"],
                         alpha=DEFAULTS["alpha"], gamma=DEFAULTS["gamma"], lr=DEFAULTS["lr"],
                         batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
-    """Train SVD adapters with a scoring-only RankAllocator and, after every step, call
+    """Train SVD adapters with an ImportanceTracker and, after every step, call
     `scorer(model.layers) -> {name: S (r,)}` on the same weights and gradients (notebook 05's own
-    scorer). Returns (the largest |S_scorer - S_allocator| over all steps and triplets, the
+    scorer). Returns (the largest |S_scorer - S_tracker| over all steps and triplets, the
     largest score), so a difference can be read against the scores' size."""
     model = MLP(task.weights, task.biases, adapter="svd", r=r, alpha=alpha, rng=seed)
-    allocator = RankAllocator(model.layers, target_budget=r * len(model.layers), total_steps=steps,
-                              warmup_steps=0, final_steps=0, beta1=beta1, beta2=beta2,
-                              masking=False)
+    tracker = ImportanceTracker(model.layers, beta1=beta1, beta2=beta2)
     diff = top = 0.0
-    for step, idx in enumerate(task.batches(steps, batch_size, seed), start=1):
-        train_step(model, task.X_train[idx], task.y_train[idx], lr=lr, gamma=gamma,
-                   allocator=allocator, step=step)
-        mine, lib = scorer(model.layers), allocator.layer_scores()
+    for idx in task.batches(steps, batch_size, seed):
+        train_step(model, task.X_train[idx], task.y_train[idx], lr=lr, gamma=gamma)
+        tracker.update()
+        mine, lib = scorer(model.layers), tracker.layer_scores()
         for name, S in lib.items():
             diff = max(diff, float(np.max(np.abs(np.asarray(mine[name]) - S))))
             top = max(top, float(np.max(S)))

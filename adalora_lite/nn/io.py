@@ -37,9 +37,9 @@ def save_adapters(path, model, allocator=None):
     if allocator is not None:
         state = allocator.state_dict()
         header["allocator"] = {"budget": state["budget"], "last_step": state["last_step"]}
-        if state["ema"] is not None:
-            tensors["allocator.ema"] = state["ema"].cpu()
-            tensors["allocator.uncertainty"] = state["uncertainty"].cpu()
+        if state["ibar"] is not None:
+            tensors["allocator.ibar"] = state["ibar"].cpu()
+            tensors["allocator.ubar"] = state["ubar"].cpu()
     save_file(tensors, str(path), metadata={"adalora_lite": json.dumps(header)})
 
 
@@ -93,14 +93,13 @@ def _load_allocator(allocator, header, tensors):
     if "allocator" not in header:
         raise ConfigError("this file was saved without an allocator; pass allocator=None")
     # The EMAs live where the scored weights do: the first weight of the layer protocol's
-    # weights_and_grads() (P of an SVDLinear, B of a PrunableLoRALinear), as in flat_index().
+    # weights_and_grads() (P of an SVDLinear, B of a PrunableLoRALinear), as in the tracker's flat_index().
     device = next(iter(allocator.layers.values())).weights_and_grads()[0][0].device
-    ema = tensors.get("allocator.ema")
+    ibar = tensors.get("allocator.ibar")
     allocator.load_state_dict({
         **header["allocator"],
-        "ema": None if ema is None else ema.to(device),
-        "uncertainty": None if ema is None else tensors["allocator.uncertainty"].to(device)})
-    if allocator.masking:  # as update() leaves them: True once the final allocation is in place
-        for layer in allocator.layers.values():
-            layer.budget_applied = allocator.frozen
+        "ibar": None if ibar is None else ibar.to(device),
+        "ubar": None if ibar is None else tensors["allocator.ubar"].to(device)})
+    for layer in allocator.layers.values():  # as update() leaves them: True once the final allocation is in place
+        layer.budget_applied = allocator.frozen
 

@@ -95,9 +95,12 @@ class SVDLinear(_Adapter):
     def delta_weight(self):
         return self.scale * (self.P * self.lam) @ self.Q  # (d_out, d_in)
 
-    # -- the layer protocol of the shared RankAllocator (allocator.py; the NumPy SVDLinear has it too)
+    # -- the layer protocol of the shared RankAllocator (allocator.py, tracking.py; the NumPy
+    # SVDLinear has it too). Triplet i is P's column i (axis 1), lam_i and Q's row i (axis 0).
+    triplet_layout = (("P", 1), ("lam", 0), ("Q", 0))
+
     def weights_and_grads(self):
-        return tuple((w.detach(), w.grad) for w in (self.P, self.lam, self.Q))
+        return _weights_and_grads(self)
 
     @torch.no_grad()
     def apply_mask(self, keep):
@@ -133,12 +136,21 @@ class PrunableLoRALinear(LoRALinear):
     def delta_weight(self):
         return self.scale * (self.B * self.mask) @ self.A
 
-    # -- the layer protocol of RankAllocator, in its two-factor form (allocator.py)
+    # -- the layer protocol of RankAllocator, in its two-factor form (allocator.py, tracking.py):
+    # doublet i is B's column i (axis 1) and A's row i (axis 0).
+    triplet_layout = (("B", 1), ("A", 0))
+
     def weights_and_grads(self):
-        return tuple((w.detach(), w.grad) for w in (self.B, self.A))
+        return _weights_and_grads(self)
 
     @torch.no_grad()
     def apply_mask(self, keep):
         if self.merged:
             raise RuntimeError("unmerge() the adapter before masking it: the merged weight would go stale")
         self.mask.copy_(torch.as_tensor(keep, device=self.mask.device))
+
+
+def _weights_and_grads(adapter):
+    """((w, grad), ...) in the order of `adapter.triplet_layout`; a grad is None before backward."""
+    return tuple((getattr(adapter, name).detach(), getattr(adapter, name).grad)
+                 for name, _ in adapter.triplet_layout)

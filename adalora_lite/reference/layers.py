@@ -111,10 +111,13 @@ class SVDLinear(_Adapter):
                       "Q": du.T @ x}
         return dh @ self.weight + du @ self.Q
 
-    # -- the layer protocol of the shared RankAllocator (allocator.py; the torch SVDLinear has it too)
+    # -- the layer protocol of the shared RankAllocator (allocator.py, tracking.py; the torch
+    # SVDLinear has it too). Triplet i is P's column i (axis 1), lam_i and Q's row i (axis 0).
+    triplet_layout = (("P", 1), ("lam", 0), ("Q", 0))
+
     def weights_and_grads(self):
         """((P, dP), (lam, dlam), (Q, dQ)); a grad is None if backward has not run."""
-        return tuple((w, self.grads.get(name)) for name, w in self.params().items())
+        return tuple((getattr(self, name), self.grads.get(name)) for name, _ in self.triplet_layout)
 
     def apply_mask(self, keep):
         """Zero lam outside `keep` (r,) bool; P and Q are untouched, so a triplet can return."""

@@ -96,5 +96,5 @@ class ImportancePanel(Panel):
             self.redraw()
 
     def __repr__(self):  # stable text (the default VBox repr drags in widget ids)
-        return (f"ImportancePanel({self.run.n_triplets} triplets x {len(self.run.loss)} steps; "
+        return (f"ImportancePanel({self.run.n_triplets} triplets x {len(self.run.losses)} steps; "
                 f"β₁={self.beta1.value:.2f}, β₂={self.beta2.value:.2f})")

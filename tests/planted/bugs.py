@@ -51,30 +51,28 @@ def ubar_is_ibar():
 
 def _drop_factor_term(factor):
     """The triplet score without mean_j s(P_ji) (factor "P") or mean_j s(Q_ij) (factor "Q")."""
-    from adalora_lite import allocator, scoring
+    from adalora_lite import scoring, tracking
     lts = scoring.layer_triplet_scores
 
     def layer_triplet_scores(s_P, s_lam, s_Q):
         return lts(s_P * (factor != "P"), s_lam, s_Q * (factor != "Q"))
     _replace("adalora_lite.scoring", "layer_triplet_scores", layer_triplet_scores)
-    flat_index = allocator.RankAllocator.flat_index
+    flat_index = tracking.ImportanceTracker.flat_index
 
     def patched(self):
         if self._index is None:
             triplet_of, weight_of, n = flat_index(self)
             weight_of = weight_of.clone() if hasattr(weight_of, "clone") else weight_of.copy()
             offset = 0
-            for layer in self.layers.values():  # flat order per layer: P, lam, Q (or B, A)
-                n_p, n_lam = layer.d_out * layer.r, layer.r * (len(layer.weights_and_grads()) == 3)
-                n_q = layer.r * layer.d_in
-                if factor == "P":
-                    weight_of[offset:offset + n_p] = 0
-                else:
-                    weight_of[offset + n_p + n_lam:offset + n_p + n_lam + n_q] = 0
-                offset += n_p + n_lam + n_q
+            for layer in self.layers.values():  # flat order per layer: the layer's triplet_layout
+                for (name, _), (w, _) in zip(layer.triplet_layout, layer.weights_and_grads()):
+                    size = len(w.reshape(-1))
+                    if name == factor:
+                        weight_of[offset:offset + size] = 0
+                    offset += size
             self._index = (triplet_of, weight_of, n)
         return self._index
-    _setattr(allocator.RankAllocator, "flat_index", patched)
+    _setattr(tracking.ImportanceTracker, "flat_index", patched)
 
 
 def no_P_term():
