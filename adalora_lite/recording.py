@@ -132,11 +132,12 @@ def stamp(command, device="cpu"):
     return {"machine": machine(device), "date": now(), "command": command}
 
 
-def save(path, content, *, command, meta=None, device="cpu"):
-    """Write {"meta": {**meta, **stamp}, **content} as JSON to `path` (folders made as needed):
-    the stamp (machine, date, command) always describes this write. Returns the meta written."""
+def save(path, content, *, command, meta=None, device="cpu", made=None):
+    """Write {"meta": {**meta, **stamp}, **content} as JSON to `path` (folders made as needed) and
+    return the meta written. The stamp is `made` when given (a file re-saved without re-running
+    keeps the stamp of where its numbers were made), else this write's: stamp(command, device)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    full_meta = {**(meta or {}), **stamp(command, device)}
+    full_meta = {**(meta or {}), **(made or stamp(command, device))}
     path.write_text(json.dumps({"meta": full_meta, **content}, indent=1) + "\n")
     return full_meta
