@@ -1,10 +1,11 @@
-"""adalora_lite.labs.budget: the planted-rank task, the regression step, training and the comparison."""
+"""adalora_lite.labs.planted: the planted-rank task, the regression step, training (both step
+orders) and the comparison."""
 import numpy as np
 import pytest
 
 from adalora_lite import ConfigError, orthogonality_penalty
-from adalora_lite.labs.budget import (allocation_error, compare_methods, make_planted_task, mse,
-                                  planted_model, train_planted)
+from adalora_lite.labs.planted import (StepProbe, allocation_error, compare_methods,
+                                       make_planted_task, mse, planted_model, train_planted)
 from adalora_lite.reference import LoRALinear, SVDLinear, train_step
 
 
@@ -88,23 +89,70 @@ def test_train_step_with_mse_reports_the_regularized_objective_and_learns():
     assert task.loss(model, "train") < 0.5 * before
 
 
-def test_train_adalora_ends_at_the_target_budget_and_reports_the_lambdas_before_masking():
+@pytest.mark.parametrize("order", ["peft", "paper"])
+def test_train_adalora_ends_at_the_target_budget_and_reports_the_lambdas_before_masking(order):
     task = make_planted_task((1, 2), width=8, seed=0)
     seen = []
 
-    def callback(step, model, allocator, loss, lam_before):
-        lam = np.concatenate([l.lam for l in model.layers.values()])
-        before = np.concatenate(list(lam_before.values()))
-        mask = np.concatenate([l.mask for l in model.layers.values()])
-        assert np.all(lam[~mask] == 0) and np.array_equal(lam[mask], before[mask])
+    def callback(step, model, allocator, loss, probe):
         seen.append(step)
+        if step == 0:
+            assert np.isnan(loss) and probe.lambdas_tilde is None
+            return
+        lam = np.concatenate([l.lam for l in model.layers.values()])
+        mask = np.concatenate([l.mask for l in model.layers.values()])
+        assert np.all(lam[~mask] == 0) and np.array_equal(lam[mask], probe.lambdas_tilde[mask])
 
     res = train_planted(task, adapter="svd", r=4, target_budget=3, total_steps=60, warmup_steps=10,
-                final_steps=20, callback=callback)
-    assert seen == list(range(1, 61))
+                        final_steps=20, callback=callback, order=order)
+    assert res.allocator.order == order
+    assert seen == list(range(0, 61))
     assert sum(res.ranks.values()) == 3
     assert res.n_params == 3 * (8 + 8 + 1)
     assert 0 < res.relative_loss < 1
+
+
+def test_the_probe_keeps_what_the_allocator_scored_in_either_order():
+    """PEFT's order scores lam after the optimizer step (lambda-tilde), the paper's lam before it
+    (lambda-tilde + lr * dlam on the triplets it keeps), each with the gradient of the step."""
+    task = make_planted_task((1, 2), width=8, seed=0)
+    for order, lr_times in (("peft", 0.0), ("paper", 0.2)):
+        checked = []
+
+        def callback(step, model, allocator, loss, probe):
+            if step:
+                (_, _), (lam, dlam), (_, _) = probe.scored["layers.1"]
+                np.testing.assert_array_equal(dlam, model.layers["layers.1"].grads["lam"])
+                kept = model.layers["layers.1"].mask  # (the paper's order masks after scoring)
+                np.testing.assert_allclose(lam[kept], (probe.lambdas_tilde[4:] + lr_times * dlam)[kept],
+                                           rtol=0, atol=1e-15)
+                checked.append(step)
+
+        train_planted(task, adapter="svd", r=4, target_budget=3, total_steps=5, warmup_steps=1,
+                      final_steps=1, lr=0.2, callback=callback, order=order, keep_scored=True)
+        assert checked == [1, 2, 3, 4, 5]
+
+
+def test_the_probe_passes_both_moments_on_and_keeps_lambda_before_the_second():
+    calls = []
+    layer = SVDLinear(np.zeros((3, 2)), np.zeros(3), r=2, alpha=2, rng=0)
+
+    class Allocator:
+        layers, last_step = {"a": layer}, None
+
+        def before_optimizer_step(self, step):
+            calls.append(("before", step))
+
+        def after_optimizer_step(self, step):
+            calls.append(("after", step))
+            layer.lam[:] = 0  # masks
+
+    probe = StepProbe(Allocator())
+    probe.before_optimizer_step(4)
+    layer.lam[:] = [1.0, 2.0]  # the optimizer step
+    probe.after_optimizer_step(4)
+    assert calls == [("before", 4), ("after", 4)]
+    assert list(probe.lambdas_tilde) == [1.0, 2.0] and probe.scored is None
 
 
 def test_train_lora_keeps_its_ranks_and_counts_parameters():

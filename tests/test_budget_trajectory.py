@@ -63,9 +63,9 @@ def test_snapshot_cuts_rows_into_layers(traj):
     assert list(s.lambdas) == list(traj.layer_names)
     np.testing.assert_array_equal(np.concatenate(list(s.lambdas.values())), traj.lambdas[40])
     np.testing.assert_array_equal(np.concatenate(list(s.masks.values())), traj.masks[40])
-    assert s.ranks == traj.ranks(40)
+    assert s.ranks == traj.ranks_at(40)
     assert sum(s.ranks.values()) == 12 - traj.n_masked(40)
-    np.testing.assert_array_equal(traj.rank_history()[40], list(traj.ranks(40).values()))
+    np.testing.assert_array_equal(traj.rank_history()[40], list(traj.ranks_at(40).values()))
     assert traj.planted_ranks == {"layers.0": 1, "layers.1": 3, "layers.2": 2}
 
 
@@ -119,4 +119,34 @@ def test_default_recording_takes_about_a_second_of_cpu():
     start = time.process_time()
     traj = record(progress=False)
     assert time.process_time() - start < 3.0  # CPU time: immune to other processes' load
-    assert traj.n_steps == 1000 and sum(traj.ranks(1000).values()) == 12
+    assert traj.n_steps == 1000 and sum(traj.ranks_at(1000).values()) == 12
+
+
+def test_a_trajectory_is_a_recording_of_steps_0_to_T(traj):
+    from adalora_lite.recording import Recording
+
+    assert isinstance(traj, Recording) and list(traj.steps) == list(range(81))
+    assert traj.ranks == (4, 4, 4) and traj.final_ranks() == traj.ranks_at(80)
+    assert traj.meta["target_budget"] == 5 and traj.params == SMALL
+    back = Recording.from_json(traj.to_json())
+    np.testing.assert_array_equal(back.lambdas, traj.lambdas)
+    np.testing.assert_array_equal(back.masks, traj.masks)
+    assert TrajectoryParams(**back.meta) == SMALL
+
+
+def test_the_paper_order_keeps_the_same_invariants():
+    traj = record(SMALL, progress=False, order="paper")
+    m = traj.masks
+    assert traj.params.order == "paper" and sum(traj.final_ranks().values()) == 5
+    assert np.all(traj.lambdas[m == False] == 0)  # noqa: E712
+    np.testing.assert_array_equal(traj.lambdas[m], traj.lambdas_tilde[m])
+    with pytest.raises(ConfigError):
+        TrajectoryParams(order="authors")
+
+
+def test_record_gradients_keeps_what_the_allocator_scored(traj):
+    rec = tr.record_gradients(SMALL)
+    np.testing.assert_array_equal(rec.masks, traj.masks)
+    assert rec.steps[0] is None and len(rec.steps) == 81
+    (_, _), (lam, _), (_, _) = rec.steps[40]["layers.1"]
+    np.testing.assert_array_equal(lam, traj.lambdas_tilde[40, traj.slices()["layers.1"]])

@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import pytest
 
 from adalora_lite import BudgetSchedule, budget_schedule
-from adalora_lite.labs.budget import RunResult
+from adalora_lite.labs.planted import RunResult
 from adalora_lite.labs.budget import TrajectoryParams, recorded
 from adalora_lite.viz.budget import (LAMBDA_FLOOR, allocation_figure, comparison_figure,
                                      lambda_figure, rank_figure, retarget_lambda_figure,
@@ -68,7 +68,7 @@ def test_update_lambda_figure_in_place_on_a_figure_widget(traj):
 
 def test_rank_figure_shows_ranks_planted_budget_and_loss(traj):
     fig = go.FigureWidget(rank_figure(traj, 30))
-    assert list(fig.data[0].y) == list(traj.ranks(30).values())
+    assert list(fig.data[0].y) == list(traj.ranks_at(30).values())
     assert list(fig.data[1].y) == [1, 3, 2] and fig.data[1].name == "planted rank"
     # The curves hold only their change points (drawn "hv"): expanding them gives every step back.
     for trace, series in ((fig.data[2], traj.budgets), (fig.data[4], traj.test_losses)):
@@ -79,7 +79,7 @@ def test_rank_figure_shows_ranks_planted_budget_and_loss(traj):
     assert list(fig.data[3].x) == [30] and list(fig.data[3].y) == [traj.budgets[30]]
     assert list(fig.data[5].y) == [traj.test_losses[30]]
     update_rank_figure(fig, traj, 80)
-    assert list(fig.data[0].y) == list(traj.ranks(80).values())
+    assert list(fig.data[0].y) == list(traj.ranks_at(80).values())
     assert sum(fig.data[0].y) == 5 and list(fig.data[3].x) == [80]
     for axis in ("xaxis", "yaxis", "xaxis2", "yaxis2", "xaxis3", "yaxis3"):
         assert fig.layout[axis].title.text

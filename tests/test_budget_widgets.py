@@ -60,7 +60,7 @@ def test_moving_the_step_slider_shows_that_steps_masks(dash):
         kept, masked = dash.lambda_fig.data
         assert len(masked.x) == traj.n_masked(t)
         assert len(kept.x) == traj.n_triplets - traj.n_masked(t)
-        assert list(dash.rank_fig.data[0].y) == list(traj.ranks(t).values())
+        assert list(dash.rank_fig.data[0].y) == list(traj.ranks_at(t).values())
         assert list(dash.rank_fig.data[3].x) == [t]
         assert f"Step t = {t} of 80" in dash.lambda_fig.layout.title.text
     assert dash.trajectory is traj  # scrubbing never re-records

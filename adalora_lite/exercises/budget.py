@@ -14,15 +14,13 @@ adalora_lite.schedule).
 """
 
 from .feedback import Feedback, as_number, not_a_number, unanswered
+from ..counting import parameter_count
 from ..schedule import BudgetSchedule
 from ..labs.budget import TrajectoryParams, recorded
+from ..labs.planted import PLANTED_SCHEDULE
 
-SCHEDULE = dict(total_steps=1000, init_budget=32, target_budget=12, warmup_steps=200,
-                final_steps=300)
-
-
-
-
+# The schedule of notebook 06's dashboard: the planted task's steps, 32 -> 12 triplets
+SCHEDULE = dict(PLANTED_SCHEDULE, init_budget=32, target_budget=12)
 
 
 def check_budget_at_step(answer, step=350, **schedule):
@@ -68,18 +66,17 @@ def check_kept_parameters(answer, budget=12, d_out=24, d_in=24, n_layers=4, init
     value = as_number(answer)
     if value is None:
         return not_a_number(answer, "a single whole number")
-    per_triplet = d_out + d_in + 1
-    expected = budget * per_triplet
+    expected = parameter_count(d_out, d_in, budget, "svd")  # `budget` triplets, each layer alike
     if value == expected:
         uniform = budget // n_layers
         return Feedback(True, f"Right: {budget} x ({d_out} + {d_in} + 1) = {expected}. A uniform "
                               f"LoRA of rank {uniform} in {n_layers} layers has "
-                              f"{n_layers * uniform * (d_out + d_in)}: the same budget, up to "
-                              "the lambdas.")
-    if value == budget * (d_out + d_in):
+                              f"{n_layers * parameter_count(d_out, d_in, uniform, 'lora')}: the "
+                              "same budget, up to the lambdas.")
+    if value == parameter_count(d_out, d_in, budget, "lora"):
         return Feedback(False, "Almost: that counts P's column and Q's row, but each triplet "
                                "also has its own lambda.")
-    if value == n_layers * init_r * per_triplet:
+    if value == n_layers * parameter_count(d_out, d_in, init_r, "svd"):
         return Feedback(False, f"That is the count at the start ({n_layers} layers x r={init_r}). "
                                f"After pruning only {budget} triplets carry weight.")
     if value == budget * d_out * d_in or value == n_layers * d_out * d_in:
@@ -92,7 +89,7 @@ def check_kept_parameters(answer, budget=12, d_out=24, d_in=24, n_layers=4, init
 def final_ranks(target_budget=8, **params):
     """AdaLoRA's final rank per layer on the notebook's planted task (recorded, cached)."""
     trajectory = recorded(TrajectoryParams(target_budget=target_budget, **params), progress=False)
-    return [trajectory.ranks(trajectory.n_steps)[n] for n in trajectory.layer_names]
+    return [trajectory.final_ranks()[n] for n in trajectory.layer_names]
 
 
 def check_final_ranks(answer, target_budget=8, **params):

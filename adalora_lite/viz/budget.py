@@ -122,7 +122,7 @@ def lambda_range(top):
 # ------------------------------------------------------------------ the dashboard
 def triplet_positions(trajectory):
     """x position of every triplet: layer k's r triplets side by side, a one-bar gap between layers."""
-    r, n_layers = trajectory.r, len(trajectory.layer_names)
+    r, n_layers = trajectory.params.r, len(trajectory.layer_names)
     return (np.arange(n_layers)[:, None] * (r + 1) + np.arange(r)[None, :]).reshape(-1)
 
 
@@ -133,8 +133,8 @@ def lambda_bars(trajectory, step):
     # Kept triplets: |lambda| as the model uses it. Masked ones: |lambda-tilde|, the value the
     # SGD step gave them just before the mask zeroed it again (their lambda itself is 0).
     height = np.where(keep, trajectory.lambdas[step], trajectory.lambdas_tilde[step])
-    layer = np.repeat(np.arange(len(trajectory.layer_names)), trajectory.r)
-    index = np.tile(np.arange(trajectory.r), len(trajectory.layer_names))
+    r, n_layers = trajectory.params.r, len(trajectory.layer_names)
+    layer, index = np.repeat(np.arange(n_layers), r), np.tile(np.arange(r), n_layers)
     custom = np.stack([layer, index, trajectory.lambdas[step], trajectory.lambdas_tilde[step],
                        trajectory.scores[step]], axis=1)
     return kept_masked_bars(x, height, keep, custom)
@@ -151,7 +151,7 @@ def lambda_figure(trajectory, step=0):
     hover = ("layers.%{customdata[0]:d}, triplet %{customdata[1]:d}<br>lambda = %{customdata[2]:.4g}"
              "<br>lambda before masking = %{customdata[3]:.4g}<br>score S = %{customdata[4]:.3g}"
              "<extra>%{fullData.name}</extra>")
-    x, r = triplet_positions(trajectory), trajectory.r
+    x, r = triplet_positions(trajectory), trajectory.params.r
     names = trajectory.layer_names
     planted = trajectory.planted_ranks
     sigma = _sigma(trajectory)
@@ -219,7 +219,7 @@ def rank_figure(trajectory, step=0):
                              line_shape="hv", showlegend=False), row=1, col=3)
     fig.add_trace(go.Scatter(name="step t ", mode="markers", showlegend=False,
                              marker=dict(color=MASKED, size=11)), row=1, col=3)
-    fig.update_yaxes(title_text="triplets kept", range=[0, trajectory.r + 0.5], dtick=1, row=1, col=1)
+    fig.update_yaxes(title_text="triplets kept", range=[0, trajectory.params.r + 0.5], dtick=1, row=1, col=1)
     fig.update_yaxes(title_text="triplets (all layers)", rangemode="tozero", row=1, col=2)
     fig.update_yaxes(title_text="0.5 * MSE (log scale)", type="log", exponentformat="power",
                      row=1, col=3)
@@ -255,7 +255,7 @@ def retarget_rank_figure(fig, trajectory, step):
 
 
 def update_rank_figure(fig, trajectory, step):
-    ranks = trajectory.ranks(step)
+    ranks = trajectory.ranks_at(step)
     with batched(fig):
         fig.data[0].y = [ranks[n] for n in trajectory.layer_names]
         fig.data[3].x, fig.data[3].y = [step], [int(trajectory.budgets[step])]

@@ -15,6 +15,7 @@ import ipywidgets as widgets
 from ..errors import ConfigError
 from ..schedule import BudgetSchedule
 from ..labs.budget import TrajectoryParams, recorded
+from ..labs.planted import PLANTED_SCHEDULE
 from ..viz.budget import (lambda_figure, rank_figure, retarget_lambda_figure,
                           retarget_rank_figure, schedule_figure, update_lambda_figure,
                           update_rank_figure, update_schedule_figure)
@@ -58,8 +59,9 @@ def _float_slider(description, value, low, high, step, css=None):
 class SchedulePanel(Panel):
     """The cubic schedule b(t) with sliders for its four knobs (total steps fixed)."""
 
-    def __init__(self, total_steps=1000, init_budget=32, target_budget=12, warmup_steps=200,
-                 final_steps=300, max_budget=64):
+    def __init__(self, total_steps=PLANTED_SCHEDULE["total_steps"], init_budget=32,
+                 target_budget=12, warmup_steps=PLANTED_SCHEDULE["warmup_steps"],
+                 final_steps=PLANTED_SCHEDULE["final_steps"], max_budget=64):
         self.total_steps = int(total_steps)
         self._guard = _Guard()
         T = self.total_steps
@@ -185,9 +187,9 @@ class BudgetDashboard(ReplayPanel):
 
     def rerecord(self):
         """Record (or fetch from the cache) the trajectory for the current sliders, then redraw."""
-        old_r = self.trajectory.r
+        old_r = self.trajectory.params.r
         self._record(self.params)
-        if self.trajectory.r != old_r:
+        if self.trajectory.params.r != old_r:
             # A new r moves every bar and tick: rewrite traces and layout.
             _refresh(self.lambda_fig, lambda_figure(self.trajectory, self.step))
             _refresh(self.rank_fig, rank_figure(self.trajectory, self.step))
@@ -224,7 +226,7 @@ class BudgetDashboard(ReplayPanel):
 def dashboard_status(trajectory):
     """One line on the recorded run: its parameters and where the budget ended up."""
     p = trajectory.params
-    final = trajectory.ranks(trajectory.n_steps)
+    final = trajectory.final_ranks()
     planted = trajectory.planted_ranks
     ranks = ", ".join(f"{n}: {final[n]} (planted {planted[n]})" for n in trajectory.layer_names)
     return (f"<b>Recorded</b> r={p.r}, alpha={p.alpha:g}, beta1={p.beta1:g}, beta2={p.beta2:g}, "
