@@ -39,7 +39,8 @@ def test_masked_gradient_with_the_regularizer_moves_p_and_q_too():
 @pytest.fixture(scope="module")
 def sweep():
     return svd_lab.gamma_sweep(mirrored_digits_task(), gammas=(0.0, 0.01, 0.3),
-                               inits=("orthogonal",), steps=80)
+                               inits=("orthogonal",),
+        settings=svd_lab.SVDSettings(total_steps=80))
 
 
 def test_smallest_gamma(sweep):
@@ -62,21 +63,21 @@ def test_layer_gap_right_rounded_and_wrong():
 
     class Run:  # a recorded run in miniature: two layers of 3 triplets, one step
         layer_names = ("layers.0", "layers.1")
-        lam = np.array([[0.5, -2.0, 1.0, 1.0, 1.0, 1.0]])
+        lambdas = np.array([[0.5, -2.0, 1.0, 1.0, 1.0, 1.0]])
         sv = np.array([[2.5, 1.2, 0.4, 1.0, 1.0, 1.0]])
 
         def row(self, step):
             return 0
 
-        def layer_slice(self, name):
-            return slice(0, 3) if name == "layers.0" else slice(3, 6)
+        def slices(self):
+            return {"layers.0": slice(0, 3), "layers.1": slice(3, 6)}
 
     run = Run()
     right = lambda_sv_gap(run)["layers.0"]
     assert check_layer_gap(right, run)
     assert check_layer_gap(round(right, 3), run) and check_layer_gap(float(f"{right:.3g}"), run)
     assert not check_layer_gap(None, run) and "Not answered" in repr(check_layer_gap(None, run))
-    lam, sv = np.abs(run.lam[0, :3]), run.sv[0, :3]
+    lam, sv = np.abs(run.lambdas[0, :3]), run.sv[0, :3]
     assert "largest first" in repr(check_layer_gap(np.linalg.norm(lam - sv) / np.linalg.norm(sv), run))
     assert "relative" in repr(check_layer_gap(np.linalg.norm(np.sort(lam)[::-1] - sv), run))
     assert "mean over both layers" in repr(check_layer_gap(np.mean(list(lambda_sv_gap(run).values())), run))

@@ -40,28 +40,32 @@ def test_orthogonality_errors_and_true_singular_values():
 
 
 def test_regularizer_keeps_lambdas_singular_values(task):
-    free = svd_lab.train_svd(task, gamma=0.0, steps=80)
-    held = svd_lab.train_svd(task, gamma=0.3, steps=80)
-    assert free.lam.shape == (80, 16) and free.sv.shape == (80, 16) and free.orth_P.shape == (80, 2)
+    free = svd_lab.train_svd(task, gamma=0.0, settings=svd_lab.SVDSettings(total_steps=80))
+    held = svd_lab.train_svd(task, gamma=0.3, settings=svd_lab.SVDSettings(total_steps=80))
+    assert free.lambdas.shape == (80, 16) and free.sv.shape == (80, 16) and free.orth_P.shape == (80, 2)
     assert held.orth_P[-1].max() < free.orth_P[-1].min()
     assert held.orth_Q[-1].max() < free.orth_Q[-1].min()
     gap_free, gap_held = svd_lab.lambda_sv_gap(free), svd_lab.lambda_sv_gap(held)
     assert max(gap_held.values()) < 0.5 * min(gap_free.values())
     # the recorded singular values really are those of the final P diag(lam) Q
     layer = held.model.layers["layers.1"]
-    np.testing.assert_allclose(held.sv[-1, held.layer_slice("layers.1")],
+    np.testing.assert_allclose(held.sv[-1, held.slices()["layers.1"]],
                                np.linalg.svd((layer.P * layer.lam) @ layer.Q, compute_uv=False)[:8])
-    assert free.budget is None and free.scores is None
+    assert np.all(free.budgets == 16) and free.scores is None  # no allocator: the initial rank
+    assert list(free.steps) == list(range(1, 81)) and free.meta["gamma"] == 0.0
+    assert free.ranks == (8, 8) and np.all(free.masks) and not np.isnan(free.losses).any()
 
 
 def test_gamma_sweep_is_cached(task):
-    a = svd_lab.gamma_sweep(task, gammas=(0.0, 0.1), inits=("orthogonal",), steps=20)
-    b = svd_lab.gamma_sweep(task, gammas=(0.0, 0.1), inits=("orthogonal",), steps=20)
+    a = svd_lab.gamma_sweep(task, gammas=(0.0, 0.1), inits=("orthogonal",),
+        settings=svd_lab.SVDSettings(total_steps=20))
+    b = svd_lab.gamma_sweep(task, gammas=(0.0, 0.1), inits=("orthogonal",),
+        settings=svd_lab.SVDSettings(total_steps=20))
     assert a is b and set(a) == {("orthogonal", 0.0), ("orthogonal", 0.1)}
 
 
 def test_masked_triplet_regrows_but_pruned_doublet_is_dead(task):
-    rg = svd_lab.mask_and_regrow(task, mask_at=40, steps=90)
+    rg = svd_lab.mask_and_regrow(task, mask_at=40, settings=svd_lab.SVDSettings(total_steps=90))
     after = slice(rg.mask_at, None)  # steps mask_at + 1 ...
     assert rg.svd_lam[rg.mask_at - 1] == 0.0 and rg.lam_at_mask != 0.0
     assert np.all(np.abs(rg.svd_lam_grad[after]) > 0)  # a masked lambda still gets a gradient
@@ -74,8 +78,9 @@ def test_masked_triplet_regrows_but_pruned_doublet_is_dead(task):
 def _fake_run(mask):
     mask = np.array(mask, dtype=bool).T  # given per triplet, stored per step
     n, k = mask.shape
-    return svd_lab.SVDRun(config={}, layer_names=("a", "b"), r=k // 2, steps=np.arange(1, n + 1),
-                          loss=np.zeros(n), lam=np.zeros((n, k)), mask=mask,
+    return svd_lab.SVDRun(layer_names=("a", "b"), ranks=(k // 2, k // 2), steps=np.arange(1, n + 1),
+                          losses=np.zeros(n), lambdas=np.zeros((n, k)), masks=mask,
+                          budgets=mask.sum(axis=1),
                           orth_P=np.zeros((n, 2)), orth_Q=np.zeros((n, 2)), sv=np.zeros((n, k)),
                           test_accuracy=0.0)
 
@@ -95,18 +100,19 @@ def test_find_revivals():
 
 
 def test_allocator_run_records_budget_scores_and_threshold(task):
-    budget = dict(target_budget=6, warmup_steps=10, final_steps=10)
-    run = svd_lab.train_svd(task, budget=budget, steps=60)
-    assert run.budget[0] == 16 and run.budget[-1] == 6
-    assert np.all(run.mask.sum(axis=1) == run.budget)
-    assert np.all(run.lam[~run.mask] == 0)  # masked lambdas are zero after every step
+    allocation = svd_lab.AllocatorSettings(target_budget=6, warmup_steps=10, final_steps=10)
+    run = svd_lab.train_svd(task, allocation=allocation, settings=svd_lab.SVDSettings(total_steps=60))
+    assert run.budgets[0] == 16 and run.budgets[-1] == 6
+    assert np.all(run.masks.sum(axis=1) == run.budgets)
+    assert np.all(run.lambdas[~run.masks] == 0)  # masked lambdas are zero after every step
+    assert run.meta["allocation"]["target_budget"] == 6 and run.meta["total_steps"] == 60
     step = 30
-    kept = run.mask[step - 1]
+    kept = run.masks[step - 1]
     assert np.all(run.scores[step - 1][kept] >= run.threshold(step))
 
 
 def test_init_comparison_measures_the_slow_gaussian_start(task):
-    ic = svd_lab.init_comparison(task, steps=40)
+    ic = svd_lab.init_comparison(task, settings=svd_lab.SVDSettings(total_steps=40))
     assert set(ic.train_loss) == {label for label, _, _ in svd_lab.INIT_VARIANTS}
     # PEFT's N(0, 0.02) P and Q: lambda's first gradient is far smaller than with orthonormal P, Q
     assert ic.first_lam_grad["gaussian"] < 0.05 * ic.first_lam_grad["orthogonal"]

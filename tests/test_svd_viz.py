@@ -14,7 +14,7 @@ def task():
 
 @pytest.fixture(scope="module")
 def run(task):
-    return svd_lab.train_svd(task, gamma=0.0, steps=30)
+    return svd_lab.train_svd(task, gamma=0.0, settings=svd_lab.SVDSettings(total_steps=30))
 
 
 def _labelled(fig):
@@ -41,7 +41,7 @@ def test_singular_values_figure_pairs_sorted_lambdas_with_sigmas(run):
     _labelled(fig)
     lam, sv = fig.data
     assert len(lam.x) == 16 and lam.x[0] == "layers.0 #1"
-    expected = np.sort(np.abs(run.lam[-1, :8]))[::-1]
+    expected = np.sort(np.abs(run.lambdas[-1, :8]))[::-1]
     np.testing.assert_allclose(lam.y[:8], expected, rtol=1e-3)
     np.testing.assert_allclose(sv.y[8:], run.sv[-1, 8:], rtol=1e-3)
     gaps = svd_lab.lambda_sv_gap(run)
@@ -49,7 +49,8 @@ def test_singular_values_figure_pairs_sorted_lambdas_with_sigmas(run):
 
 
 def test_gamma_summary_figure(task):
-    sweep = svd_lab.gamma_sweep(task, gammas=(0.0, 0.3), inits=("orthogonal", "gaussian"), steps=30)
+    sweep = svd_lab.gamma_sweep(task, gammas=(0.0, 0.3), inits=("orthogonal", "gaussian"),
+        settings=svd_lab.SVDSettings(total_steps=30))
     fig = viz.gamma_summary_figure(sweep)
     assert fig.layout.title.text and len(fig.data) == 6
     assert list(fig.data[0].x) == ["0", "0.3"]
@@ -60,7 +61,7 @@ def test_gamma_summary_figure(task):
 
 
 def test_regrowth_figure(task):
-    rg = svd_lab.mask_and_regrow(task, mask_at=10, steps=20)
+    rg = svd_lab.mask_and_regrow(task, mask_at=10, settings=svd_lab.SVDSettings(total_steps=20))
     fig = viz.regrowth_figure(rg)
     assert fig.layout.title.text and "step 10" in fig.layout.title.text
     assert len(fig.data) == 4
@@ -69,15 +70,15 @@ def test_regrowth_figure(task):
 
 
 def test_revival_figure(task):
-    budget = dict(target_budget=6, warmup_steps=10, final_steps=10)
-    run = svd_lab.train_svd(task, budget=budget, steps=60)
+    allocation = svd_lab.AllocatorSettings(target_budget=6, warmup_steps=10, final_steps=10)
+    run = svd_lab.train_svd(task, allocation=allocation, settings=svd_lab.SVDSettings(total_steps=60))
     event = svd_lab.Revival("layers.0", 1, 20, 25, 30)  # any triplet: the figure just draws it
     fig = viz.revival_figure(run, event)
     assert "masked after step 20" in fig.layout.title.text
     steps = np.asarray(fig.data[0].x)
     assert steps[0] == 1 and steps[-1] == 55  # the window around the event
     np.testing.assert_allclose(fig.data[1].y, run.scores[:55, 1], rtol=1e-3)
-    n_masked_stretches = len(viz._masked_stretches(run.mask[:55, 1], steps))
+    n_masked_stretches = len(viz._masked_stretches(run.masks[:55, 1], steps))
     assert n_masked_stretches >= 1
     assert len(fig.layout.shapes) == 2 * n_masked_stretches  # shaded in both rows
 
@@ -87,7 +88,7 @@ def test_masked_stretches():
 
 
 def test_init_figure(task):
-    ic = svd_lab.init_comparison(task, steps=10)
+    ic = svd_lab.init_comparison(task, settings=svd_lab.SVDSettings(total_steps=10))
     fig = viz.init_figure(ic)
     assert fig.layout.title.text and len(fig.data) == 6
     np.testing.assert_allclose(fig.data[0].y, ic.train_loss["LoRA"], rtol=1e-3)

@@ -12,7 +12,8 @@ from adalora_lite.widgets.svd import GammaPanel
 @pytest.fixture(scope="module")
 def sweep():
     return svd_lab.gamma_sweep(mirrored_digits_task(), gammas=(0.0, 0.01, 0.3),
-                               inits=("orthogonal", "gaussian"), steps=25)
+                               inits=("orthogonal", "gaussian"),
+        settings=svd_lab.SVDSettings(total_steps=25))
 
 
 def test_slider_redraws_both_figures_and_readout(sweep):

@@ -144,8 +144,8 @@ def check_layer_gap(answer, run, layer="layers.0"):
     if value is None:
         return Feedback(False, f"Expected a number, got {answer!r}.")
     right = lambda_sv_gap(run)[layer]
-    i, cols = run.row(-1), run.layer_slice(layer)
-    lam, sv = np.abs(run.lam[i, cols]), run.sv[i, cols]
+    i, cols = run.row(-1), run.slices()[layer]
+    lam, sv = np.abs(run.lambdas[i, cols]), run.sv[i, cols]
     mean_gap = float(np.mean(list(lambda_sv_gap(run).values())))
     if agrees(value, right):
         return Feedback(True, f"Right: {right:.4f}. The tables print the mean over both layers "

@@ -3,9 +3,11 @@
 All runs adapt the frozen network of `digits.mirrored_digits_task()` with the reference
 `MLP` and `train_step` (plain SGD, the library's regularizer and, when asked, its RankAllocator).
 
-    train_svd(task, gamma=, init=, budget=None)   one recorded run -> SVDRun (per step: lambdas,
-                                   masks, ||P^T P - I||_F, ||Q Q^T - I||_F, the true singular
-                                   values of P diag(lam) Q, loss)
+    SVDSettings(...), SETTINGS           the training settings of the whole notebook
+    AllocatorSettings(...)               a RankAllocator's knobs, for the runs that mask
+    train_svd(task, gamma=, init=, allocation=None)   one recorded run -> SVDRun, a Recording
+                                   (per step: lambdas, masks, losses) with ||P^T P - I||_F,
+                                   ||Q Q^T - I||_F and the true singular values of P diag(lam) Q
     gamma_sweep(task, gammas, inits)     {(init, gamma): SVDRun}, recorded once and cached
     orthogonality_errors(layer)          (||P^T P - I||_F, ||Q Q^T - I||_F), unsquared, as in PEFT
     true_singular_values(layer)          the top-r singular values of P diag(lam) Q
@@ -13,28 +15,54 @@ All runs adapt the frozen network of `digits.mirrored_digits_task()` with the re
                                          lambdas ARE the singular values
     mask_and_regrow(task)                mask a triplet / prune a LoRA doublet mid-training and
                                          watch what comes back -> Regrowth
-    find_revivals(mask)                  masked-then-kept-again events in a recorded mask history
+    find_revivals(run)                   masked-then-kept-again events in a run's mask history
     revival_study(task, seeds)           how often the RankAllocator revives a triplet, per seed
     mask_interval_study(task, intervals) the same seeds masking every Delta_T steps: revivals and
                                          how far masked lambdas regrow between maskings
     init_comparison(task)                LoRA vs SVD with orthogonal vs Gaussian (PEFT) P, Q (PQ_INITS)
-    param_counts(d_out, d_in, r)         trainable numbers of a LoRA and an SVD adapter
+    param_counts(d_out, d_in, r)         trainable numbers of a LoRA and an SVD adapter (counting)
+
+All of it is ours, built on the paper's SVD form (eq. (3)) and regularizer (eq. (4)).
 """
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from ..allocator import RankAllocator
+from ..counting import parameter_count
+from ..errors import ConfigError
+from ..recording import Recorder, Recording
 from ..reference import MLP, train_step
 from .common import memoize, single_thread
-from .rank import adapter_param_count
 
 GAMMAS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # the regularizer weights of the sweep
 PQ_INITS = ("orthogonal", "gaussian")  # how SVDLinear starts P and Q
 
-# One set of training settings for the whole notebook: SGD, lr 0.2, batches of 64, 300 steps.
-# lr 0.3 diverges on some seeds once masking starts; 0.2 never did in our runs.
-DEFAULTS = dict(r=8, alpha=8.0, lr=0.2, steps=300, batch_size=64, seed=0)
+
+@dataclass(frozen=True)
+class SVDSettings:
+    """How every run of the notebook trains: SGD on minibatches, the same adapters.
+    lr 0.3 diverges on some seeds once masking starts; 0.2 never did in our runs."""
+    r: int = 8  # initial rank of every adapter
+    alpha: float = 8.0  # scale alpha / r
+    lr: float = 0.2
+    total_steps: int = 300
+    batch_size: int = 64
+    seed: int = 0  # initialisation and minibatches
+
+
+SETTINGS = SVDSettings()  # one set of training settings for the whole notebook
+
+
+@dataclass(frozen=True)
+class AllocatorSettings:
+    """A RankAllocator's knobs; its total_steps is the run's (SVDSettings.total_steps)."""
+    target_budget: int
+    warmup_steps: int
+    final_steps: int
+    mask_interval: int = 1
+    beta1: float = 0.85
+    beta2: float = 0.85
 
 
 def orthogonality_errors(layer):
@@ -49,34 +77,23 @@ def true_singular_values(layer):
     return np.linalg.svd((layer.P * layer.lam) @ layer.Q, compute_uv=False)[:layer.r]
 
 
-@dataclass
-class SVDRun:
-    """One recorded training run. Per-step arrays have one row per step 1..n (after the step)."""
-    config: dict
-    layer_names: tuple
-    r: int
-    steps: np.ndarray  # (n,) 1..n
-    loss: np.ndarray  # (n,) the training objective on each minibatch (CE + gamma * R)
-    lam: np.ndarray  # (n, n_triplets) lambdas, layers in order (after masking)
-    mask: np.ndarray  # (n, n_triplets) bool, True = kept by the last masking
+@dataclass(eq=False, kw_only=True)  # eq=False: compared and hashed by identity (it holds arrays)
+class SVDRun(Recording):
+    """One recorded training run: a Recording of steps 1..n, one row after each step (losses: the
+    objective CE + gamma * R on the minibatch; budgets: the initial total rank when no allocator
+    ran; meta: gamma, init, allocation and the SVDSettings), and what notebook 04 adds to it."""
     orth_P: np.ndarray  # (n, n_layers) ||P^T P - I||_F
     orth_Q: np.ndarray  # (n, n_layers) ||Q Q^T - I||_F
     sv: np.ndarray  # (n, n_triplets) singular values of P diag(lam) Q, per layer, descending
     test_accuracy: float
-    budget: np.ndarray = None  # (n,) the allocator's budget b(t), when one ran
     scores: np.ndarray = None  # (n, n_triplets) the allocator's triplet scores S_i, when one ran
     model: MLP = field(default=None, repr=False)
 
     def threshold(self, step):
         """The b(t)-th highest score at `step`: a triplet at or above it was kept (allocator runs)."""
         i = self.row(step)
-        b = int(self.budget[i])
+        b = int(self.budgets[i])
         return float(np.sort(self.scores[i])[::-1][b - 1])
-
-    def layer_slice(self, name):
-        """Columns of `lam`, `mask`, `sv` that belong to layer `name`."""
-        k = self.layer_names.index(name)
-        return slice(k * self.r, (k + 1) * self.r)
 
     def row(self, step):
         """Row index of training step `step` (1-based; -1 means the last step)."""
@@ -84,53 +101,44 @@ class SVDRun:
 
 
 @single_thread()
-def train_svd(task, *, gamma=0.1, init="orthogonal", budget=None, r=DEFAULTS["r"],
-              alpha=DEFAULTS["alpha"], lr=DEFAULTS["lr"], steps=DEFAULTS["steps"],
-              batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
+def train_svd(task, *, gamma=0.1, init="orthogonal", allocation=None, settings=SETTINGS):
     """Train SVD adapters on the task and record everything notebook 04 plots.
 
-    budget: None (no masking) or a dict of RankAllocator settings: target_budget, warmup_steps,
-    final_steps and optionally mask_interval, beta1, beta2.
+    allocation: None (no masking) or the AllocatorSettings of a RankAllocator (PEFT's step order).
     """
-    model = MLP(task.weights, task.biases, adapter="svd", r=r, alpha=alpha, rng=seed, init=init)
+    s = settings
+    model = MLP(task.weights, task.biases, adapter="svd", r=s.r, alpha=s.alpha, rng=s.seed, init=init)
     layers = model.layers
     allocator = None
-    if budget is not None:
-        allocator = RankAllocator(layers, total_steps=steps, **budget)
-    rec = {k: [] for k in ("loss", "lam", "mask", "orth_P", "orth_Q", "sv", "budget", "scores")}
-    for step, idx in enumerate(task.batches(steps, batch_size, seed), start=1):
-        loss = train_step(model, task.X_train[idx], task.y_train[idx], lr=lr, gamma=gamma,
+    if allocation is not None:
+        allocator = RankAllocator(layers, total_steps=s.total_steps, **asdict(allocation))
+    recorder = Recorder(layers, allocator)
+    extra = {k: [] for k in ("orth_P", "orth_Q", "sv", "scores")}
+    for step, idx in enumerate(task.batches(s.total_steps, s.batch_size, s.seed), start=1):
+        loss = train_step(model, task.X_train[idx], task.y_train[idx], lr=s.lr, gamma=gamma,
                           allocator=allocator, step=step)
-        rec["loss"].append(loss)
-        rec["lam"].append(np.concatenate([layer.lam for layer in layers.values()]))
-        rec["mask"].append(np.concatenate([layer.mask for layer in layers.values()]))
+        recorder.record(step, loss)
         errors = [orthogonality_errors(layer) for layer in layers.values()]
-        rec["orth_P"].append([e[0] for e in errors])
-        rec["orth_Q"].append([e[1] for e in errors])
-        rec["sv"].append(np.concatenate([true_singular_values(layer) for layer in layers.values()]))
+        extra["orth_P"].append([e[0] for e in errors])
+        extra["orth_Q"].append([e[1] for e in errors])
+        extra["sv"].append(np.concatenate([true_singular_values(layer) for layer in layers.values()]))
         if allocator is not None:
-            rec["budget"].append(allocator.budget)
-            rec["scores"].append(allocator.triplet_scores())
-    config = dict(gamma=gamma, init=init, budget=budget, r=r, alpha=alpha, lr=lr, steps=steps,
-                  batch_size=batch_size, seed=seed)
-    return SVDRun(config=config, layer_names=tuple(layers), r=r,
-                  steps=np.arange(1, steps + 1), loss=np.array(rec["loss"]),
-                  lam=np.array(rec["lam"]), mask=np.array(rec["mask"]),
-                  orth_P=np.array(rec["orth_P"]), orth_Q=np.array(rec["orth_Q"]),
-                  sv=np.array(rec["sv"]), test_accuracy=task.accuracy(model),
-                  budget=np.array(rec["budget"]) if allocator else None,
-                  scores=np.array(rec["scores"]) if allocator else None, model=model)
+            extra["scores"].append(allocator.triplet_scores())
+    meta = dict(gamma=gamma, init=init, allocation=allocation and asdict(allocation), **asdict(s))
+    return SVDRun(**vars(recorder.recording(meta=meta)),
+                  orth_P=np.array(extra["orth_P"]), orth_Q=np.array(extra["orth_Q"]),
+                  sv=np.array(extra["sv"]), test_accuracy=task.accuracy(model),
+                  scores=np.array(extra["scores"]) if allocator else None, model=model)
 
 
-def gamma_sweep(task, gammas=GAMMAS, inits=PQ_INITS, **settings):
+def gamma_sweep(task, gammas=GAMMAS, inits=PQ_INITS, settings=SETTINGS):
     """{(init, gamma): SVDRun} for every pair; recorded once per process and argument set."""
-    return _gamma_sweep(task, tuple(float(g) for g in gammas), tuple(inits),
-                        tuple(sorted(settings.items())))
+    return _gamma_sweep(task, tuple(float(g) for g in gammas), tuple(inits), settings)
 
 
 @memoize(maxsize=8)
 def _gamma_sweep(task, gammas, inits, settings):
-    return {(init, g): train_svd(task, gamma=g, init=init, **dict(settings))
+    return {(init, g): train_svd(task, gamma=g, init=init, settings=settings)
             for init in inits for g in gammas}
 
 
@@ -139,9 +147,8 @@ def lambda_sv_gap(run, step=-1):
     being the singular values of P diag(lam) Q (0 exactly when P, Q are orthonormal)."""
     i = run.row(step)
     out = {}
-    for name in run.layer_names:
-        cols = run.layer_slice(name)
-        lam = np.sort(np.abs(run.lam[i, cols]))[::-1]
+    for name, cols in run.slices().items():
+        lam = np.sort(np.abs(run.lambdas[i, cols]))[::-1]
         sv = run.sv[i, cols]
         out[name] = float(np.linalg.norm(lam - sv) / max(np.linalg.norm(sv), 1e-12))
     return out
@@ -172,24 +179,23 @@ class Regrowth:
 
 
 @single_thread()
-def mask_and_regrow(task, *, layer="layers.0", mask_at=100, steps=250, gamma=0.1,
-                    r=DEFAULTS["r"], alpha=DEFAULTS["alpha"], lr=DEFAULTS["lr"],
-                    batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
+def mask_and_regrow(task, *, layer="layers.0", mask_at=100, gamma=0.1, settings=SETTINGS):
     """Train an SVD model and a LoRA model on the same batches. After step `mask_at`, mask the
     SVD triplet with the largest |lambda| in `layer` (lambda := 0, P and Q kept), and prune the
     LoRA doublet with the largest ||B_.j|| ||A_j.|| (B_.j := 0 and A_j. := 0, what structured
     pruning of LoRA does). Then keep training both, with no allocator, and record what comes back.
     """
-    svd = MLP(task.weights, task.biases, adapter="svd", r=r, alpha=alpha, rng=seed)
-    lora = MLP(task.weights, task.biases, adapter="lora", r=r, alpha=alpha, rng=seed)
+    r, steps = settings.r, settings.total_steps
+    svd = MLP(task.weights, task.biases, adapter="svd", r=r, alpha=settings.alpha, rng=settings.seed)
+    lora = MLP(task.weights, task.biases, adapter="lora", r=r, alpha=settings.alpha, rng=settings.seed)
     s_layer, l_layer = svd.layers[layer], lora.layers[layer]
     i = j = None
     rec = {k: [] for k in ("svd_lam", "svd_lam_grad", "svd_pq_grad", "lora_norm", "lora_grad",
                            "svd_loss", "lora_loss")}
-    for step, idx in enumerate(task.batches(steps, batch_size, seed), start=1):
+    for step, idx in enumerate(task.batches(steps, settings.batch_size, settings.seed), start=1):
         x, y = task.X_train[idx], task.y_train[idx]
-        train_step(svd, x, y, lr=lr, gamma=gamma)
-        train_step(lora, x, y, lr=lr)
+        train_step(svd, x, y, lr=settings.lr, gamma=gamma)
+        train_step(lora, x, y, lr=settings.lr)
         if step == mask_at:
             i = int(np.argmax(np.abs(s_layer.lam)))
             lam_at_mask = float(s_layer.lam[i])
@@ -208,7 +214,7 @@ def mask_and_regrow(task, *, layer="layers.0", mask_at=100, steps=250, gamma=0.1
         rec["svd_loss"].append(task.loss(svd))
         rec["lora_loss"].append(task.loss(lora))
     if i is None:
-        raise ValueError(f"mask_at must be between 1 and steps={steps}, got {mask_at}")
+        raise ConfigError(f"mask_at must be between 1 and total_steps={steps}, got {mask_at}")
     pick = {"svd_lam": i, "svd_lam_grad": i, "svd_pq_grad": i, "lora_norm": j, "lora_grad": j}
     arrays = {k: np.array(v)[:, pick[k]] if k in pick else np.array(v) for k, v in rec.items()}
     return Regrowth(layer=layer, mask_at=mask_at, triplet=i, doublet=j,
@@ -239,9 +245,11 @@ class Revival:
 def find_revivals(run):
     """Every masked-then-kept-again event in a run's mask history, in step order."""
     events = []
-    mask, steps = run.mask, run.steps
+    mask, steps = run.masks, run.steps
+    layer_of = [(name, k) for name, cols in run.slices().items()
+                for k in range(cols.stop - cols.start)]  # column -> (layer, triplet index)
     for col in range(mask.shape[1]):
-        name = run.layer_names[col // run.r]
+        name, index = layer_of[col]
         off_since = None
         for row in range(mask.shape[0]):
             if not mask[row, col] and off_since is None:
@@ -250,21 +258,22 @@ def find_revivals(run):
                 end = row
                 while end + 1 < len(steps) and mask[end + 1, col]:
                     end += 1
-                events.append(Revival(name, col % run.r, off_since, int(steps[row]),
-                                      int(steps[end])))
+                events.append(Revival(name, index, off_since, int(steps[row]), int(steps[end])))
                 off_since = None
     return sorted(events, key=lambda e: (e.revived_at, e.layer, e.index))
 
 
 # AdaLoRA on the small network: 16 triplets shrink to 6 over steps 50..250, masking every step.
-REVIVAL_BUDGET = dict(target_budget=6, warmup_steps=50, final_steps=50, mask_interval=1)
+REVIVAL_ALLOCATION = AllocatorSettings(target_budget=6, warmup_steps=50, final_steps=50)
 
 
-def revival_study(task, seeds=range(10), *, budget=REVIVAL_BUDGET, gamma=0.1, **settings):
+def revival_study(task, seeds=range(10), *, allocation=REVIVAL_ALLOCATION, gamma=0.1,
+                  settings=SETTINGS):
     """{seed: (SVDRun, [Revival])}: AdaLoRA runs that differ only by seed (init and batches)."""
     out = {}
     for seed in seeds:
-        run = train_svd(task, gamma=gamma, budget=budget, seed=seed, **settings)
+        run = train_svd(task, gamma=gamma, allocation=allocation,
+                        settings=replace(settings, seed=seed))
         out[seed] = (run, find_revivals(run))
     return out
 
@@ -281,24 +290,24 @@ class IntervalSummary:
     mean_accuracy: float
 
 
-def mask_interval_study(task, intervals=(1, 10), seeds=range(10), *, budget=REVIVAL_BUDGET,
-                        gamma=0.1, **settings):
+def mask_interval_study(task, intervals=(1, 10), seeds=range(10), *,
+                        allocation=REVIVAL_ALLOCATION, gamma=0.1, settings=SETTINGS):
     """{Delta_T: IntervalSummary}: `revival_study` with the allocator masking every Delta_T steps.
 
     Between two maskings a masked lambda is not zeroed again: the optimizer trains it like the
     others (the paper's reason for Delta_T, its Section 4), so its |lambda| can regrow."""
     out = {}
     for interval in intervals:
-        study = revival_study(task, seeds, budget=dict(budget, mask_interval=interval),
-                              gamma=gamma, **settings)
+        study = revival_study(task, seeds, allocation=replace(allocation, mask_interval=interval),
+                              gamma=gamma, settings=settings)
         runs = [run for run, _ in study.values()]
         events = [e for _, found in study.values() for e in found]
-        total, warm, final = runs[0].config["steps"], budget["warmup_steps"], budget["final_steps"]
+        total, warm, final = settings.total_steps, allocation.warmup_steps, allocation.final_steps
         masking = sum(1 for t in range(warm + 1, total - final + 1)
                       if t == total - final or t % interval == 0)
-        largest = tuple(float(np.abs(run.lam[~run.mask]).max()) if (~run.mask).any() else 0.0
+        largest = tuple(float(np.abs(run.lambdas[~run.masks]).max()) if (~run.masks).any() else 0.0
                         for run in runs)
-        kept = np.concatenate([np.abs(run.lam[run.mask]) for run in runs])
+        kept = np.concatenate([np.abs(run.lambdas[run.masks]) for run in runs])
         out[interval] = IntervalSummary(
             interval=interval, masking_steps=masking,
             runs_with_revival=sum(bool(found) for _, found in study.values()),
@@ -310,9 +319,10 @@ def mask_interval_study(task, intervals=(1, 10), seeds=range(10), *, budget=REVI
 
 # ------------------------------------------------------------------ initialisation: ours vs PEFT's
 def param_counts(d_out, d_in, r):
-    """Trainable parameters of one adapter: LoRA r (d_out + d_in), SVD r (d_out + d_in + 1)."""
-    return {"LoRA": adapter_param_count(d_out, d_in, r, "lora"),
-            "SVD": adapter_param_count(d_out, d_in, r, "svd")}
+    """Trainable parameters of one adapter (`counting.parameter_count`): LoRA r (d_out + d_in),
+    SVD r (d_out + d_in + 1)."""
+    return {"LoRA": parameter_count(d_out, d_in, r, "lora"),
+            "SVD": parameter_count(d_out, d_in, r, "svd")}
 
 
 INIT_VARIANTS = (("LoRA", "lora", None), ("SVD, orthogonal init", "svd", "orthogonal"),
@@ -330,19 +340,19 @@ class InitComparison:
 
 
 @single_thread()
-def init_comparison(task, *, gamma=0.1, r=DEFAULTS["r"], alpha=DEFAULTS["alpha"],
-                    lr=DEFAULTS["lr"], steps=DEFAULTS["steps"], batch_size=DEFAULTS["batch_size"],
-                    seed=DEFAULTS["seed"]):
+def init_comparison(task, *, gamma=0.1, settings=SETTINGS):
     """LoRA, SVD with orthogonal P, Q (ours) and SVD with N(0, 0.02^2) P, Q (PEFT's), trained
     on the same batches with the same lr; the SVD ones with the regularizer weight `gamma`."""
-    batches = task.batches(steps, batch_size, seed)
+    s = settings
+    batches = task.batches(s.total_steps, s.batch_size, s.seed)
     loss, norm, acc, lam_grad, pq_grad = {}, {}, {}, {}, {}
     for label, adapter, init in INIT_VARIANTS:
         kwargs = {} if init is None else {"init": init}
-        model = MLP(task.weights, task.biases, adapter=adapter, r=r, alpha=alpha, rng=seed, **kwargs)
+        model = MLP(task.weights, task.biases, adapter=adapter, r=s.r, alpha=s.alpha, rng=s.seed,
+                    **kwargs)
         loss[label], norm[label] = [], []
         for step, idx in enumerate(batches, start=1):
-            train_step(model, task.X_train[idx], task.y_train[idx], lr=lr, gamma=gamma)
+            train_step(model, task.X_train[idx], task.y_train[idx], lr=s.lr, gamma=gamma)
             if step == 1 and init is not None:
                 layers = model.layers.values()
                 lam_grad[init] = float(sum(np.linalg.norm(lay.grads["lam"]) for lay in layers))
@@ -353,7 +363,7 @@ def init_comparison(task, *, gamma=0.1, r=DEFAULTS["r"], alpha=DEFAULTS["alpha"]
                                          for lay in model.layers.values())))
         loss[label], norm[label] = np.array(loss[label]), np.array(norm[label])
         acc[label] = task.accuracy(model)
-    return InitComparison(steps=np.arange(1, steps + 1), train_loss=loss, update_norm=norm,
+    return InitComparison(steps=np.arange(1, s.total_steps + 1), train_loss=loss, update_norm=norm,
                           test_accuracy=acc, first_lam_grad=lam_grad, first_pq_grad=pq_grad)
 
 

@@ -33,8 +33,7 @@ def sig(a, digits=4):
 
 
 def _run_label(run):
-    c = run.config
-    return f"init={c['init']}, gamma={c['gamma']:g}"
+    return f"init={run.meta['init']}, gamma={run.meta['gamma']:g}"
 
 
 def orthogonality_figure(run):
@@ -61,10 +60,9 @@ def singular_values_figure(run, step=-1):
     i = run.row(step)
     gaps = lambda_sv_gap(run, step)
     cats, lam, sv = [], [], []
-    for name in run.layer_names:
-        cols = run.layer_slice(name)
-        cats += [f"{name} #{k + 1}" for k in range(run.r)]
-        lam += list(np.sort(np.abs(run.lam[i, cols]))[::-1])
+    for name, cols in run.slices().items():
+        cats += [f"{name} #{k + 1}" for k in range(cols.stop - cols.start)]
+        lam += list(np.sort(np.abs(run.lambdas[i, cols]))[::-1])
         sv += list(run.sv[i, cols])
     fig = go.Figure()
     fig.add_bar(x=cats, y=sig(lam), name="|λ| (sorted)", marker_color="#1f77b4")
@@ -139,21 +137,21 @@ def regrowth_figure(rg):
 def revival_figure(run, event):
     """A triplet the RankAllocator masked and later kept again: its |lambda| (top) and its score
     next to the keep threshold, the b(t)-th highest score (bottom). Shaded: steps it was masked."""
-    col = run.layer_names.index(event.layer) * run.r + event.index
+    col = run.slices()[event.layer].start + event.index
     lo = max(1, event.masked_at - 25)
     hi = min(int(run.steps[-1]), max(event.kept_until, event.revived_at) + 25)
     rows = slice(run.row(lo), run.row(hi) + 1)  # only the window, so the y ranges fit it
     steps = run.steps[rows]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
                         subplot_titles=("|λ| of the triplet", "its score S vs the keep threshold"))
-    fig.add_scatter(x=steps, y=sig(np.abs(run.lam[rows, col])), name="|λ|",
+    fig.add_scatter(x=steps, y=sig(np.abs(run.lambdas[rows, col])), name="|λ|",
                     line=dict(color="#1f77b4"), row=1, col=1)
     threshold = [run.threshold(s) for s in steps]
     fig.add_scatter(x=steps, y=sig(run.scores[rows, col]), name="score S of the triplet",
                     line=dict(color="#2ca02c"), row=2, col=1)
     fig.add_scatter(x=steps, y=sig(threshold), name="b(t)-th highest score (keep threshold)",
                     line=dict(color="black", dash="dash"), row=2, col=1)
-    for start, stop in _masked_stretches(run.mask[rows, col], steps):
+    for start, stop in _masked_stretches(run.masks[rows, col], steps):
         fig.add_vrect(x0=start - 0.5, x1=stop + 0.5, fillcolor="#d62728", opacity=0.15,
                       line_width=0, row="all", col=1)
     fig.update_xaxes(title_text="training step", row=2, col=1)

@@ -21,7 +21,7 @@ from .panel import Panel
 def gamma_readout(run):
     """One line of text: the numbers behind the two figures for one run."""
     gaps = lambda_sv_gap(run)
-    return (f"γ = {run.config['gamma']:g}, init = {run.config['init']}: "
+    return (f"γ = {run.meta['gamma']:g}, init = {run.meta['init']}: "
             f"final ||PᵀP − I|| = {np.mean(run.orth_P[-1]):.3f}, "
             f"||QQᵀ − I|| = {np.mean(run.orth_Q[-1]):.3f} (mean over layers); "
             f"λ vs σ gap = {np.mean(list(gaps.values())):.3f}; "
