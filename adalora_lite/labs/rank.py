@@ -20,7 +20,6 @@ Conventions: a matrix is (d_out, d_in) = (rows, columns); spectra are 1-D arrays
 """
 import numpy as np
 
-from ..counting import parameter_count
 from ..errors import ConfigError, check_int
 
 __all__ = ["singular_values", "best_rank_r", "tail_error", "relative_tail_error",
@@ -167,12 +166,6 @@ def energy_rank(sigma, fraction=0.9):
         return 0
     # A relative slack absorbs round-off: fraction=1 must give the rank, not overflow.
     return int(np.searchsorted(energy, fraction * energy[-1] * (1 - 1e-12)) + 1)
-
-
-def adapter_param_count(d_out, d_in, r, adapter="lora"):
-    """`counting.parameter_count` under its old name, while labs.svd, labs.budget and labs.transformer
-    still import it from here (their owners move them to counting; then this goes)."""
-    return parameter_count(d_out, d_in, r, adapter)
 
 
 def breakeven_rank(d_out, d_in):
