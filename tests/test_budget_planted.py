@@ -174,7 +174,7 @@ def test_compare_methods_needs_an_even_uniform_rank():
 
 
 def test_compare_methods_runs_three_methods_per_seed_at_the_same_budget():
-    res = compare_methods((1, 3), seeds=[0, 1], width=8, init_r=4, total_steps=60,
+    res = compare_methods((1, 3), seeds=[0, 1], width=8, r=4, total_steps=60,
                           warmup_steps=10, final_steps=20, progress=False)
     assert [(r.seed, r.method) for r in res] == [
         (s, m) for s in (0, 1) for m in ("AdaLoRA", "LoRA uniform", "LoRA planted")]

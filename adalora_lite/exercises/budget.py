@@ -59,7 +59,7 @@ def _exact(s, step):
     return (s.init_budget - s.target_budget) * (1 - progress) ** 3 + s.target_budget
 
 
-def check_kept_parameters(answer, budget=12, d_out=24, d_in=24, n_layers=4, init_r=8):
+def check_kept_parameters(answer, budget=12, d_out=24, d_in=24, n_layers=4, r=8):
     """Trainable parameters AdaLoRA keeps with `budget` triplets in (d_out, d_in) layers."""
     if answer is None:
         return unanswered("a triplet is one column of P, one lambda and one row of Q.")
@@ -76,8 +76,8 @@ def check_kept_parameters(answer, budget=12, d_out=24, d_in=24, n_layers=4, init
     if value == parameter_count(d_out, d_in, budget, "lora"):
         return Feedback(False, "Almost: that counts P's column and Q's row, but each triplet "
                                "also has its own lambda.")
-    if value == n_layers * parameter_count(d_out, d_in, init_r, "svd"):
-        return Feedback(False, f"That is the count at the start ({n_layers} layers x r={init_r}). "
+    if value == n_layers * parameter_count(d_out, d_in, r, "svd"):
+        return Feedback(False, f"That is the count at the start ({n_layers} layers x r={r}). "
                                f"After pruning only {budget} triplets carry weight.")
     if value == budget * d_out * d_in or value == n_layers * d_out * d_in:
         return Feedback(False, "That counts whole weight matrices. A triplet is a rank-one piece: "

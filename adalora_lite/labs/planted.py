@@ -219,7 +219,7 @@ def train_planted(task, *, adapter="svd", r=8, alpha=None, target_budget=None,
                      model=model, allocator=allocator)
 
 
-def compare_methods(planted_ranks=PLANTED_RANKS, *, seeds=range(5), width=24, init_r=8,
+def compare_methods(planted_ranks=PLANTED_RANKS, *, seeds=range(5), width=24, r=8,
                     total_steps=PLANTED_SCHEDULE["total_steps"],
                     warmup_steps=PLANTED_SCHEDULE["warmup_steps"],
                     final_steps=PLANTED_SCHEDULE["final_steps"], lr=0.2, gamma=0.1,
@@ -227,7 +227,7 @@ def compare_methods(planted_ranks=PLANTED_RANKS, *, seeds=range(5), width=24, in
     """AdaLoRA vs LoRA at the same budget on planted-rank tasks, one task per seed.
 
     Per seed (the task and the initialisation both change with it):
-      "AdaLoRA"        SVD adapters of rank init_r everywhere, budget cut to sum(planted_ranks),
+      "AdaLoRA"        SVD adapters of rank r everywhere, budget cut to sum(planted_ranks),
                        the allocator in step order `order`
       "LoRA uniform"   rank sum(planted_ranks) / n_layers in every layer (must divide evenly)
       "LoRA planted"   the planted rank in every layer: the allocation an oracle would choose
@@ -245,7 +245,7 @@ def compare_methods(planted_ranks=PLANTED_RANKS, *, seeds=range(5), width=24, in
     for seed, name in tqdm(runs, desc="training runs", disable=not progress):
         task = make_planted_task(tuple(planted_ranks), width=width, seed=seed)
         if name == "AdaLoRA":
-            res = train_planted(task, adapter="svd", r=init_r, target_budget=total, gamma=gamma,
+            res = train_planted(task, adapter="svd", r=r, target_budget=total, gamma=gamma,
                                 warmup_steps=warmup_steps, final_steps=final_steps, seed=seed,
                                 order=order, **common)
         elif name == "LoRA uniform":
