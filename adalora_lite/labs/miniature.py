@@ -30,10 +30,8 @@ from .. import results as recorded_results
 from ..errors import ConfigError
 from .minilm_matrices import FFN, mean_ranks, rank_grid
 from .noise import AGREES, DISAGREES, INSIDE_NOISE, TOO_FEW_SEEDS, paired, verdict
-from .noise import NOISE_SE, pairing_gain  # noqa: F401 (notebook 09 calls mini.NOISE_SE, mini.pairing_gain)
 from .paper_tables import (TABLE1_AVERAGE, TABLE1_RTE, TABLE2_EM, TABLE4_MAGNITUDE, TABLE4_PRUNE_LORA,
                            TABLE4_SENSITIVITY, TABLE5_GAMMA0, TABLE5_SVD, paper_margins)
-from .score_experiment import score_experiment  # noqa: F401 (notebook 09 calls mini.score_experiment)
 
 RESULTS_FILE = "miniature.json"
 RECORD_COMMAND = "python benchmarks/miniature.py"
