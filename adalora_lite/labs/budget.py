@@ -21,7 +21,7 @@ layer, what the dashboard adds to it:
     Trajectory.at(t)               one step as per-layer dicts (a Snapshot)
     record_gradients(params)       the same run, keeping what the allocator scored at every step
 """
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -187,11 +187,10 @@ def record(params=None, *, progress=True, **changes):
     finally:
         if bar is not None:
             bar.close()
-    recording = recorder.recording(meta=asdict(params))
-    common = {f.name: getattr(recording, f.name) for f in fields(Recording)}
-    arrays = {k: read_only(v) for k, v in common.items() if isinstance(v, np.ndarray)}
-    return Trajectory(**{**common, **arrays}, **{k: read_only(v) for k, v in extra.items()},
-                      start_loss=start_loss)
+    common = vars(recorder.recording(meta=asdict(params)))  # the Recording's fields
+    return Trajectory(**{k: read_only(v) if isinstance(v, np.ndarray) else v
+                         for k, v in common.items()},
+                      **{k: read_only(v) for k, v in extra.items()}, start_loss=start_loss)
 
 
 def recorded(params=None, *, progress=True, **changes):
