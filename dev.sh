@@ -62,12 +62,12 @@ case "${1:-}" in
         shift
         ensure_chromium
         bootstrap test
-        exec "$PY" -m pytest "$@"
+        exec "$PY" -m pytest -n auto "$@"  # one worker per core (tests/conftest.py shares the work)
         ;;
     unit)
         shift
         bootstrap test
-        exec "$PY" -m pytest tests --ignore=tests/test_browser.py --ignore=tests/test_site.py \
+        exec "$PY" -m pytest -n auto tests --ignore=tests/test_browser.py --ignore=tests/test_site.py \
             --ignore=tests/test_foreign_numerics.py "$@"
         ;;
     site)
