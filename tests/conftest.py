@@ -10,9 +10,10 @@ workers in units:
 - A free worker takes the longest unit left (LONGEST, measured): a long one started last would keep
   one worker busy while the others idle.
 
-Each worker's kernels and subprocesses get cores / workers threads (OpenMP, MKL, OpenBLAS) unless
-the environment sets them: two workers on two cores with two threads each make threads wait for
-each other. The foreign-numerics pass sets its own three threads.
+`-n auto` starts one worker per usable CPU, at most MAX_WORKERS. Each worker's kernels and
+subprocesses get CPUs / workers threads (OpenMP, MKL, OpenBLAS) unless the environment sets them:
+two threads per worker on two busy cores wait for each other (measured: notebooks 02 and 03 under
+nbval took 38 s CPU with one thread, 55 s with two). The foreign-numerics pass sets its own three.
 """
 import os
 
@@ -24,31 +25,44 @@ STANDALONE = (
     "tests/test_planted_bugs.py::test_a_notebook_check_catches_the_bug[",
 )
 
-# The longest units (node id prefixes) and their seconds with 2 workers on 2 cores; others count 0
-# and keep xdist's order (most tests first).
+# The longest units (node id prefixes, the first match counts) and their seconds under -n 2 on a
+# loaded 2-core machine; other units count 0 and keep xdist's order (most tests first).
 LONGEST = {
-    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[07]": 80,
-    "notebooks/07_adalora_transformer.ipynb": 74,
-    "tests/test_browser.py": 60,
-    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[": 60,
-    "tests/test_site.py": 40,
-    "notebooks/03_lora.ipynb": 30,
-    "tests/test_planted_bugs.py::test_a_notebook_check_catches_the_bug[": 10,
-    "notebooks/": 20,
-    "tests/test_planted_bugs.py": 20,
+    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[07]": 340,
+    "notebooks/07_adalora_transformer.ipynb": 190,
+    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[": 180,
+    "tests/test_browser.py": 110,
+    "tests/test_site.py": 95,
+    "tests/test_planted_bugs.py::test_a_notebook_check_catches_the_bug[": 15,
+    "notebooks/": 30,
 }
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+MAX_WORKERS = 4  # each worker runs its own kernels and models (about 1.5 GB at peak)
+
+
+def usable_cpus():
+    """CPUs this process may run on (a container's share, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def expected_seconds(unit):
     return next((s for prefix, s in LONGEST.items() if unit.startswith(prefix)), 0)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    # `-n auto`: one worker per usable CPU. xdist's own count is the physical cores, which is 1 on a
+    # 2-vCPU machine whose vCPUs are one core's two threads.
+    if "PYTEST_XDIST_AUTO_NUM_WORKERS" in os.environ:
+        return None  # xdist reads it
+    return min(usable_cpus(), MAX_WORKERS)
+
+
 def pytest_configure(config):
     workers = getattr(config.option, "numprocesses", None) or 0
     if workers > 1 and "PYTEST_XDIST_WORKER" not in os.environ:  # the controller, before workers start
-        threads = str(max(1, len(os.sched_getaffinity(0)) // workers))
+        threads = str(max(1, usable_cpus() // workers))
         for name in THREAD_VARIABLES:
             os.environ.setdefault(name, threads)
 
