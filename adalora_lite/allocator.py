@@ -50,7 +50,7 @@ import warnings
 from .errors import BudgetNotAppliedWarning, ConfigError, check_int
 from .schedule import BudgetSchedule
 from .scoring import SCORE_FUNCTIONS, top_b_mask
-from .tracking import ImportanceTracker
+from .tracking import ImportanceTracker, one_thread
 
 ORDERS = ("peft", "paper")  # what the two moments of a step do: see the module docstring
 # order -> (the moment that scores and masks, the moment that re-applies the mask)
@@ -109,12 +109,13 @@ class RankAllocator:
     def update(self, step):
         """Score, and mask if the schedule says so, at optimizer step number `step`; returns b(t)."""
         step = check_int("step", step, low=0 if self.last_step is None else self.last_step + 1)
-        if step < self.schedule.final_start:
-            self._shrink(step)
-        elif not self.frozen:  # step == final_start, or the first call after it
-            self._final_allocation()
-        else:
-            self.reapply_mask()
+        with one_thread():  # see tracking.one_thread: small operations, steady on a busy machine
+            if step < self.schedule.final_start:
+                self._shrink(step)
+            elif not self.frozen:  # step == final_start, or the first call after it
+                self._final_allocation()
+            else:
+                self.reapply_mask()
         self.last_step = step
         return self.budget
 

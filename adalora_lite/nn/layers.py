@@ -152,5 +152,5 @@ class PrunableLoRALinear(LoRALinear):
 
 def _weights_and_grads(adapter):
     """((w, grad), ...) in the order of `adapter.triplet_layout`; a grad is None before backward."""
-    return tuple((getattr(adapter, name).detach(), getattr(adapter, name).grad)
-                 for name, _ in adapter.triplet_layout)
+    params = [getattr(adapter, name) for name, _ in adapter.triplet_layout]
+    return tuple((p.detach(), p.grad) for p in params)
