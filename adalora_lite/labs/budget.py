@@ -90,7 +90,7 @@ class Snapshot:
         return {name: int(m.sum()) for name, m in self.masks.items()}
 
 
-@dataclass(eq=False, kw_only=True)  # eq=False: compared and hashed by identity (it holds arrays)
+@dataclass(kw_only=True)  # kw_only: these fields follow the Recording's, whose meta has a default
 class Trajectory(Recording):
     """A Recording of steps 0..T (meta: the TrajectoryParams as a dict) and what the dashboard
     adds to it; every array is read-only."""

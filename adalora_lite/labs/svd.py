@@ -77,7 +77,7 @@ def true_singular_values(layer):
     return np.linalg.svd((layer.P * layer.lam) @ layer.Q, compute_uv=False)[:layer.r]
 
 
-@dataclass(eq=False, kw_only=True)  # eq=False: compared and hashed by identity (it holds arrays)
+@dataclass(kw_only=True)  # kw_only: these fields follow the Recording's, whose meta has a default
 class SVDRun(Recording):
     """One recorded training run: a Recording of steps 1..n, one row after each step (losses: the
     objective CE + gamma * R on the minibatch; budgets: the initial total rank when no allocator
