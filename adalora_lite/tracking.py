@@ -37,7 +37,7 @@ class ImportanceTracker:
         self.layers = dict(layers)
         self.beta1 = check_open_unit("beta1", beta1)
         self.beta2 = check_open_unit("beta2", beta2)
-        self.ibar = self.ubar = None  # (n_entries,) Ibar and Ubar, zeros until the first update
+        self.ibar = self.ubar = None  # (n_entries,) Ibar and Ubar: zeros from first use (flat_index)
         self._index = self._buffers = None  # made on first use, where the weights live
         self._warned_no_grad = set()
 
