@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import results as recorded_results
 from ..data import MINILM_TARGETS, load_minilm
 from ..errors import ConfigError
 from ..nn import add_adapters
+from .common import progress as progress_bar
 from .common import single_thread
 from .data_aware_init import INIT_METHODS, apply_init, collect_input_covariances
 from .finetune import batch_order, collate, encode, evaluate
@@ -88,7 +88,7 @@ def _run_init(init, split, config, *, progress, keep_model):
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     model.train()
     losses = []
-    for idx in tqdm(order, desc=f"{init} (seed {config.seed})", disable=not progress):
+    for idx in progress_bar(order, progress, f"{init} (seed {config.seed})"):
         loss = model(**collate([ids[i] for i in idx]), labels=labels[idx]).loss
         loss.backward()
         optimizer.step()
