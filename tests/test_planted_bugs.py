@@ -5,11 +5,12 @@ Each bug (tests/planted/bugs.py) is planted by monkeypatching, never by editing 
 - unit checks: the bug is planted in this process (pytest's monkeypatch, undone afterwards) and
   existing test functions of the suite are called directly; at least one must fail. Without the
   bug every one of them passes (test_the_selected_checks_pass_without_a_bug).
-- notebook checks: nbval runs one notebook in a subprocess whose kernel plants the bug at start-up
-  (tests/planted/sitecustomize.py on PYTHONPATH, the bug's name in PLANTED_BUG; claims strict, as
-  under the suite). It must stop at the named cell: a claim of the cell fails (ClaimFailed), or its
-  output (or prose quoting it) differs from the stored one beyond the cell's tolerance. That same
-  cell passes in the suite's own run of the notebook.
+- notebook checks: nbval runs a copy of the notebook per bug, in one subprocess per notebook; each
+  copy's kernel plants its bug at start-up (tests/planted/one_bug_per_copy.py sets PLANTED_BUG,
+  tests/planted/sitecustomize.py on PYTHONPATH plants it; claims strict, as under the suite). Each
+  copy must stop at the bug's named cell: a claim of the cell fails (ClaimFailed), or its output
+  (or prose quoting it) differs from the stored one beyond the cell's tolerance. That same cell
+  passes in the suite's own run of the notebook.
 
 The only check written for this module is tests/test_scoring.py's
 test_smooth_uses_beta1_for_the_ema_and_beta2_for_the_uncertainty: no check of the suite told
@@ -18,7 +19,7 @@ beta1 from beta2 (every one used 0.85 for both).
 import importlib
 import json
 import os
-import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,25 +107,35 @@ def _code_cell_ids(notebook):
     return [c.get("id") for c in cells if c["cell_type"] == "code"]
 
 
-def run_planted_notebook(bug, notebook):
-    """nbval on `notebook` with `bug` planted in its kernel, stopping at the first failing cell.
-    Returns (return code, id of the failing code cell or None, nbval's output)."""
-    env = {**os.environ, "PLANTED_BUG": bug, "ADALORA_STRICT_CLAIMS": "1",
+def run_planted_copies(bugs, notebook, workdir):
+    """nbval on one copy of `notebook` per bug of `bugs` (`workdir/<bug>/<notebook>`), each with its
+    bug planted in its kernel and stopping at its first failing cell, in one pytest process.
+    Returns (return code, {bug: (id of the first failing code cell or None, nbval's report)}, output)."""
+    for bug in bugs:
+        (workdir / bug).mkdir()
+        shutil.copy(ROOT / "notebooks" / notebook, workdir / bug / notebook)
+    report = workdir / "first_failures.json"
+    env = {**os.environ, "PLANTED_REPORT": str(report), "ADALORA_STRICT_CLAIMS": "1",
            "PYTHONPATH": os.pathsep.join([str(PLANTED), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                           f"notebooks/{notebook}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    out = proc.stdout + proc.stderr
-    match = re.search(r"^FAILED notebooks/\S+::Cell (\d+)", out, re.M)
-    cell = _code_cell_ids(notebook)[int(match.group(1))] if match else None
-    return proc.returncode, cell, out
+    env.pop("PLANTED_BUG", None)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(workdir),
+                           "-p", "tests.nbval_numeric", "-p", "one_bug_per_copy",
+                           *(str(workdir / bug / notebook) for bug in bugs)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    ids = _code_cell_ids(notebook)
+    first = {bug: (ids[f["cell"]] if f["cell"] is not None else None, f["report"])
+             for bug, f in json.loads(report.read_text()).items()} if report.exists() else {}
+    return proc.returncode, first, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("bug", sorted(NOTEBOOK))
-def test_a_notebook_check_catches_the_bug(bug):
-    notebook, expected_cell = NOTEBOOK[bug]
-    code, cell, out = run_planted_notebook(bug, notebook)
-    assert code == 1 and cell == expected_cell, (
-        f"{notebook} with {bug!r} planted: exit {code}, failing cell {cell!r} "
-        f"(expected {expected_cell!r})\n{out[-3000:]}")
-    assert "Notebook cell execution failed" in out
+@pytest.mark.parametrize("notebook", sorted({notebook for notebook, _ in NOTEBOOK.values()}))
+def test_a_notebook_check_catches_each_bug(notebook, tmp_path):
+    planted = sorted(bug for bug, (name, _) in NOTEBOOK.items() if name == notebook)
+    code, first, out = run_planted_copies(planted, notebook, tmp_path)
+    assert code == 1, f"{notebook}: exit {code}\n{out[-3000:]}"
+    for bug in planted:
+        cell, report = first.get(bug, (None, ""))
+        assert cell == NOTEBOOK[bug][1] and "Notebook cell execution failed" in report, (
+            f"{notebook} with {bug!r} planted: failing cell {cell!r} (expected {NOTEBOOK[bug][1]!r})"
+            f"\n{report[-3000:] or out[-3000:]}")
