@@ -28,13 +28,13 @@ STANDALONE = (
 # The longest units (node id prefixes, the first match counts) and their seconds under -n 2 on a
 # loaded 2-core machine; other units count 0 and keep xdist's order (most tests first).
 LONGEST = {
-    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[07]": 340,
-    "notebooks/07_adalora_transformer.ipynb": 190,
-    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[": 180,
-    "tests/test_browser.py": 110,
-    "tests/test_site.py": 95,
-    "tests/test_planted_bugs.py::test_a_notebook_check_catches_each_bug[": 40,
-    "notebooks/": 30,
+    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[07]": 220,
+    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[": 140,
+    "notebooks/07_adalora_transformer.ipynb": 124,
+    "tests/test_browser.py": 94,
+    "tests/test_site.py": 78,
+    "tests/test_planted_bugs.py::test_a_notebook_check_catches_each_bug[": 30,
+    "notebooks/": 25,
 }
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")

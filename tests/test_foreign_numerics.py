@@ -62,17 +62,17 @@ def test_foreign_env_switches_kernels_but_keeps_a_preset_openblas_coretype():
 
 
 # The notebooks in groups, so that pytest-xdist spreads the pass over its workers (tests/conftest.py):
-# 07, the longest, alone; the others in three groups of about equal run time (measured: 142-218 s
-# each under -n 2 on a loaded 2-core machine, 07 341 s). Every group holds a notebook whose numbers
-# move (09 and 11 read recordings: nothing moves), so each group's own check that numbers moved
-# means something. A new notebook goes into the lightest group.
+# 07, the longest, alone; the others in three groups of about equal run time (under -n 2 on a
+# loaded 2-core machine: 114-166 s each, 07 220 s). Every group holds notebooks whose numbers move
+# (in 05, 09 and 11 nothing moves), so each group's own check that numbers moved means something.
+# A new notebook goes into the lightest group.
 GROUPS = {
     "07": ("07_adalora_transformer.ipynb",),
-    "03-04-05": ("03_lora.ipynb", "04_lora_vs_svd.ipynb", "05_importance.ipynb"),
-    "01-02-09-11": ("01_rank.ipynb", "02_intrinsic_dimension.ipynb", "09_adalora_in_miniature.ipynb",
-                    "11_what_the_evidence_says.ipynb"),
-    "06-08-10-classroom": ("06_budget.ipynb", "08_beyond_adalora.ipynb",
-                           "10_when_allocation_pays.ipynb", "classroom.ipynb"),
+    "01-02-06-09": ("01_rank.ipynb", "02_intrinsic_dimension.ipynb", "06_budget.ipynb",
+                    "09_adalora_in_miniature.ipynb"),
+    "03-10-11-classroom": ("03_lora.ipynb", "10_when_allocation_pays.ipynb",
+                           "11_what_the_evidence_says.ipynb", "classroom.ipynb"),
+    "04-05-08": ("04_lora_vs_svd.ipynb", "05_importance.ipynb", "08_beyond_adalora.ipynb"),
 }
 
 
