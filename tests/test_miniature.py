@@ -14,7 +14,7 @@ from adalora_lite.labs import miniature as mini
 from adalora_lite.labs import noise
 from adalora_lite.labs import paper_tables as paper
 from adalora_lite.labs.score_experiment import score_experiment
-from adalora_lite.labs.transformer import MODULES
+from adalora_lite.labs.minilm_matrices import MODULES
 from adalora_lite.viz import miniature as viz
 
 NAMES = [f"bert.encoder.layer.{k}.{path}" for k in range(6) for path, _ in MODULES]

@@ -13,9 +13,13 @@ counterparts (notebook: module):
 
 Beside a topic module, one module per further idea of its notebook (each docstring says which):
 03: adam.py (the training loop), lora_scale.py (alpha/r, alpha, alpha/sqrt(r) and the learning
-rate), lora_deployment.py (merging, timing, swapping); 08: data_aware_init.py (PiSSA, covariance
-init), learned_update.py (reading Delta W); 09: noise.py (paired by seed: inside the noise?),
-paper_tables.py (the AdaLoRA paper's numbers), score_experiment.py (scores on the planted task).
+rate), lora_deployment.py (merging, timing, swapping); 06: planted.py (the planted-rank task and its
+runs); 07: finetune.py (FinetuneConfig, the one MiniLM train_step, finetune), minilm_matrices.py
+(placements, rank grids), loop_orders.py (the paper's order vs PEFT's, measured), replay.py (a run
+to replay); 08: data_aware_init.py (PiSSA, covariance init), learned_update.py (reading Delta W);
+09: noise.py (paired by seed: inside the noise?), paper_tables.py (the AdaLoRA paper's numbers),
+score_experiment.py (scores on the planted task); 10: planted_transformer.py (a MiniLM whose true
+update is planted).
 Shared: digits.py (the frozen digits networks of 03-05, one task type) and common.py (one thread,
 read-only arrays, the one cache, progress bars). They import torch.
 """

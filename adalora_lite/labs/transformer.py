@@ -21,19 +21,16 @@ import numpy as np
 from .. import results as recorded_results
 from ..allocator import ORDERS
 from ..errors import ConfigError
-from .finetune import (METHODS, FinetuneConfig, batch_order, build_model, collate, encode, evaluate,
-                       finetune, train_step)
+from .finetune import (METHODS, FinetuneConfig, batch_order, build_model, collate, encode, finetune,
+                       train_step)
 from .loop_orders import load_loop_orders, loop_orders_planted
-from .minilm_matrices import FFN, MODULES, allocation_summary, mean_ranks, rank_grid
+from .minilm_matrices import allocation_summary, mean_ranks
 from .replay import load_rank_replay
 
-# The names notebook 07 calls as ft.<name> (classroom mode: load_rank_replay), and those that labs
-# miniature, learned_update, analysis, widgets.analysis and the benchmarks still import from here
-# (FFN, MODULES, rank_grid, batch_order, evaluate: their homes are labs.minilm_matrices, labs.finetune).
-__all__ = ["COMPARISON_FILE", "FFN", "MODULES", "ORDERS", "FinetuneConfig", "allocation_summary",
-           "batch_order", "build_model", "collate", "encode", "evaluate", "finetune", "load_loop_orders",
-           "load_rank_replay", "load_results", "loop_orders_planted", "mean_ranks", "rank_grid",
-           "save_results", "summarize", "train_step", "update_growth"]
+# The names notebook 07 calls as ft.<name> (classroom mode: load_rank_replay).
+__all__ = ["COMPARISON_FILE", "ORDERS", "FinetuneConfig", "allocation_summary", "build_model", "collate",
+           "encode", "finetune", "load_loop_orders", "load_rank_replay", "load_results",
+           "loop_orders_planted", "mean_ranks", "save_results", "summarize", "train_step", "update_growth"]
 
 COMPARISON_FILE = "minilm_tweets.json"  # in adalora_lite/results/ (package data)
 
