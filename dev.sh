@@ -67,8 +67,8 @@ case "${1:-}" in
     unit)
         shift
         bootstrap test
-        exec "$PY" -m pytest -n auto tests --ignore=tests/test_browser.py --ignore=tests/test_site.py \
-            --ignore=tests/test_foreign_numerics.py "$@"
+        exec "$PY" -m pytest -n auto tests --ignore=tests/site/test_browser.py --ignore=tests/site/test_site.py \
+            --ignore=tests/site/test_foreign_numerics.py "$@"
         ;;
     site)
         shift

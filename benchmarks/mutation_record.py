@@ -23,7 +23,7 @@ from adalora_lite import recording
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "heavy .venv/bin/mutmut run --max-children 1  (config: setup.cfg [mutmut])"
 HISTORY = ("a full run of the 901 mutants left 130 alive (771 killed, 85.6 %); after "
-           "tests/test_mutation_kills.py, `mutmut run --max-children 1 NAME...` re-ran those (and the "
+           "tests/core/test_mutation_kills.py, `mutmut run --max-children 1 NAME...` re-ran those (and the "
            "mutants of a function changed since); these counts are mutants/'s state after that")
 
 

@@ -21,19 +21,19 @@ import pytest
 
 # Tests that each run their own subprocess (node id prefixes).
 STANDALONE = (
-    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[",
-    "tests/test_planted_bugs.py::test_a_notebook_check_catches_each_bug[",
+    "tests/site/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[",
+    "tests/core/test_planted_bugs.py::test_a_notebook_check_catches_each_bug[",
 )
 
 # The longest units (node id prefixes, the first match counts) and their seconds under -n 2 on a
 # loaded 2-core machine; other units count 0 and keep xdist's order (most tests first).
 LONGEST = {
-    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[07]": 220,
-    "tests/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[": 140,
+    "tests/site/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[07]": 220,
+    "tests/site/test_foreign_numerics.py::test_notebooks_hold_under_foreign_numeric_kernels[": 140,
     "notebooks/07_adalora_transformer.ipynb": 124,
-    "tests/test_browser.py": 94,
-    "tests/test_site.py": 78,
-    "tests/test_planted_bugs.py::test_a_notebook_check_catches_each_bug[": 30,
+    "tests/site/test_browser.py": 94,
+    "tests/site/test_site.py": 78,
+    "tests/core/test_planted_bugs.py::test_a_notebook_check_catches_each_bug[": 30,
     "notebooks/": 25,
 }
 

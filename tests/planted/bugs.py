@@ -1,7 +1,7 @@
-"""Bugs planted in the core by monkeypatching (no file is edited), for tests/test_planted_bugs.py.
+"""Bugs planted in the core by monkeypatching (no file is edited), for tests/core/test_planted_bugs.py.
 
 `plant(name)` applies one bug: the function or method is replaced where it is defined and in every
-module (the course's, and the test modules) that imported it by name. tests/test_planted_bugs.py
+module (the course's, and the test modules) that imported it by name. tests/core/test_planted_bugs.py
 plants in-process with pytest's monkeypatch (undone after each test) to run existing unit tests,
 and through tests/planted/sitecustomize.py (PLANTED_BUG in the environment, this directory on
 PYTHONPATH) in the kernel of a notebook that nbval runs.

@@ -1,4 +1,4 @@
-"""A pytest plugin for tests/test_planted_bugs.py: nbval on copies of one notebook, one folder per bug
+"""A pytest plugin for tests/core/test_planted_bugs.py: nbval on copies of one notebook, one folder per bug
 (`<dir>/<bug>/<notebook>`), in one pytest process (one start-up instead of one per bug).
 
 - Each copy's kernel starts with its folder's bug planted: nbval starts a notebook's kernel while

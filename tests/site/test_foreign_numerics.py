@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CAPABILITY_BELOW = {"AVX512": "avx2", "AVX2": "default"}  # torch's native level -> a lower one
 
 
@@ -97,7 +97,7 @@ def test_notebooks_hold_under_foreign_numeric_kernels(group, tmp_path):
 
 
 if __name__ == "__main__":
-    # python tests/test_foreign_numerics.py notebooks/02_intrinsic_dimension.ipynb [...]:
+    # python tests/site/test_foreign_numerics.py notebooks/02_intrinsic_dimension.ipynb [...]:
     # one notebook's foreign pass while writing it; prints nbval's verdict and what moved.
     out = Path(tempfile.mkdtemp(prefix="adalora-numerics-")) / "numerics.json"  # one per run
     done, _ = run_notebooks(sys.argv[1:] or ["notebooks"], out)

@@ -2,7 +2,7 @@
 
 anywidget drops every kernel message to a model whose ESM `initialize()` ends more than 2 s after
 the model was created in the page; plotly's own ESM (a 4.9 MB bundle evaluated per figure) misses
-that on a busy machine, and the figure never redraws (tests/test_browser.py caught it). The
+that on a busy machine, and the figure never redraws (tests/site/test_browser.py caught it). The
 library's figures use a small ESM whose initialize() waits for nothing and whose render() loads
 plotly's bundle once per page. The JavaScript is tested with node, against a stand-in bundle.
 """

@@ -12,7 +12,7 @@ Each bug (tests/planted/bugs.py) is planted by monkeypatching, never by editing 
   (or prose quoting it) differs from the stored one beyond the cell's tolerance. That same cell
   passes in the suite's own run of the notebook.
 
-The only check written for this module is tests/test_scoring.py's
+The only check written for this module is tests/core/test_scoring.py's
 test_smooth_uses_beta1_for_the_ema_and_beta2_for_the_uncertainty: no check of the suite told
 beta1 from beta2 (every one used 0.85 for both).
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLANTED = ROOT / "tests" / "planted"
 sys.path.insert(0, str(PLANTED))
 import bugs  # noqa: E402  (tests/planted/bugs.py)

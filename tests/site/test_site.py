@@ -27,7 +27,7 @@ import nbformat
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 BUILDER = ROOT / "tools" / "build_site.py"
 ARTIFACTS = ROOT / "artifacts" / "site"

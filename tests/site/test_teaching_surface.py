@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # Our own working notes are no source for a learner: the papers, the authors' code and PEFT are.
 OUR_NOTES = re.compile(r"\bseed 00\d\b|\bseeds? documents?\b|\bfield[- ]notes\b|FIELD-NOTES|"

@@ -30,7 +30,7 @@ import pytest
 from adalora_lite.viz.budget import KEPT, MASKED
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "06_budget.ipynb"
 REPLAY_NOTEBOOK = ROOT / "notebooks" / "07_adalora_transformer.ipynb"
 REPLAY_CELLS = ("replay-summary", "replay-panel")  # notebook 07's replay section, run on its own
