@@ -38,7 +38,21 @@ from ..tracking import ImportanceTracker
 from .common import single_thread
 
 BETAS = (0.5, 0.7, 0.85, 0.95)  # the grid of the stability table
-DEFAULTS = dict(r=8, alpha=8.0, gamma=0.1, lr=0.2, steps=200, batch_size=32, seed=0)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The recorded run's settings (notebook 05's defaults)."""
+    r: int = 8
+    alpha: float = 8.0
+    gamma: float = 0.1
+    lr: float = 0.2
+    steps: int = 200
+    batch_size: int = 32
+    seed: int = 0
+
+
+DEFAULTS = RunSettings()
 SCORE_NAMES = ("|λ|", "sensitivity I", "smoothed Ī·Ū")  # the three the widget of notebook 05 draws
 EMA_NAME = "EMA Ī alone"
 ABLATION_NAMES = ("|λ|", "sensitivity I", EMA_NAME, "smoothed Ī·Ū")  # with the EMA-alone arm
@@ -84,9 +98,9 @@ def gather(layers):
 
 
 @single_thread()
-def record_scores(task, *, beta1=0.85, beta2=0.85, r=DEFAULTS["r"], alpha=DEFAULTS["alpha"],
-                  gamma=DEFAULTS["gamma"], lr=DEFAULTS["lr"], steps=DEFAULTS["steps"],
-                  batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
+def record_scores(task, *, beta1=0.85, beta2=0.85, r=DEFAULTS.r, alpha=DEFAULTS.alpha,
+                  gamma=DEFAULTS.gamma, lr=DEFAULTS.lr, steps=DEFAULTS.steps,
+                  batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed):
     """Train SVD adapters (no masking) and record every entry's sensitivity after every step.
 
     An ImportanceTracker runs alongside (it scores and never masks): its scores are kept as
@@ -242,9 +256,9 @@ def predictiveness(run, task, *, beta1=0.85, beta2=0.85):
 
 
 @single_thread()
-def scores_side_by_side(task, scorer, *, steps=50, beta1=0.85, beta2=0.85, r=DEFAULTS["r"],
-                        alpha=DEFAULTS["alpha"], gamma=DEFAULTS["gamma"], lr=DEFAULTS["lr"],
-                        batch_size=DEFAULTS["batch_size"], seed=DEFAULTS["seed"]):
+def scores_side_by_side(task, scorer, *, steps=50, beta1=0.85, beta2=0.85, r=DEFAULTS.r,
+                        alpha=DEFAULTS.alpha, gamma=DEFAULTS.gamma, lr=DEFAULTS.lr,
+                        batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed):
     """Train SVD adapters with an ImportanceTracker and, after every step, call
     `scorer(model.layers) -> {name: S (r,)}` on the same weights and gradients (notebook 05's own
     scorer). Returns (the largest |S_scorer - S_tracker| over all steps and triplets, the
