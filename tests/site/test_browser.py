@@ -350,9 +350,10 @@ def test_minilm_replay_step_slider_and_matrix_menu_redraw_the_bars(replay_page):
     assert settle(page, expect_changed_from=start, view=REPLAY) == end
 
     final = replay.ranks(replay.n_steps)
-    full = next(name for name in replay.modules if final[name] == replay.init_r)  # kept everything
+    names = replay.recording.layer_names  # the adapted matrices, in the menu's order
+    full = next(name for name in names if final[name] == replay.init_r)  # kept everything
     menu = page.locator(".adalora-replay-matrix select")
-    menu.select_option(index=replay.modules.index(full))  # options in the order of the modules
+    menu.select_option(index=names.index(full))
     label = menu.locator("option:checked").inner_text().replace("\xa0", " ")  # e.g. "W_f1 of layer 1"
     assert settle(page, expect_changed_from=end, view=REPLAY) == {"kept": replay.init_r, "masked": 0}
     assert shown(page, REPLAY)["title"].startswith(f"{label} at step t = {replay.n_steps}")
