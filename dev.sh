@@ -45,8 +45,10 @@ bootstrap() {
     [ -x "$PY" ] || "${PYTHON:-python3}" -m venv "$VENV"
     want="$("$PY" -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())') $TORCH_SPEC ${TORCH_INDEX[*]}"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        "$PY" -m pip install ${TORCH_INDEX[@]+"${TORCH_INDEX[@]}"} "$TORCH_SPEC"
-        "$PY" -m pip install -e ".[$extra]"
+        # --no-compile: Python compiles a module when it is first imported; compiling every file of
+        # torch, transformers and JupyterLab up front takes longer than the imports ever need.
+        "$PY" -m pip install --no-compile ${TORCH_INDEX[@]+"${TORCH_INDEX[@]}"} "$TORCH_SPEC"
+        "$PY" -m pip install --no-compile -e ".[$extra]"
         echo "$want" > "$stamp"
     fi
 }
