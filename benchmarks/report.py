@@ -17,10 +17,12 @@ def meta_lines(meta):
         text += f", GPU {where['gpu']}"
     if where.get("peft"):
         text += f", peft {where['peft']}, transformers {where['transformers']}"
+    loads = [meta["load_average_at_start"], meta.get("load_average_at_end") or [0]]
+    busy = " (above the core count: other work shared the machine)" if max(l[0] for l in loads) > where["cores"] else ""
     return [f"- measured: {meta['date']} on {text}, device `{where['device']}`",
             f"- command: `{meta['command']}`",
             f"- load average (1/5/15 min) at start {meta['load_average_at_start']}, at end "
-            f"{meta.get('load_average_at_end')} (above the core count: other work shared the machine)"]
+            f"{meta.get('load_average_at_end')}{busy}"]
 
 
 def goal(value, limit):
