@@ -30,9 +30,8 @@ from ..allocator import check_order
 from ..errors import ConfigError, check_int
 from ..recording import Recorder, Recording
 from .common import memoize, read_only
-# Re-exported: notebook 06 and labs.transformer / labs.miniature import these from labs.budget.
-from .planted import (PLANTED_RANKS, PLANTED_SCHEDULE, allocation_error,  # noqa: F401
-                      compare_methods, make_planted_task, mse, planted_model, train_planted)
+from .planted import PLANTED_RANKS, PLANTED_SCHEDULE, make_planted_task, train_planted
+from .planted import allocation_error, compare_methods  # noqa: F401 (notebook 06 imports them from here)
 
 
 @dataclass(frozen=True)

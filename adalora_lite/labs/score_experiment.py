@@ -6,7 +6,7 @@ planted-rank task (NumPy, a second a run), where the right allocation is known (
 """
 from ..allocator import SCORES
 from ..errors import ConfigError
-from .budget import PLANTED_RANKS, PLANTED_SCHEDULE, allocation_error, make_planted_task, train_planted
+from .planted import PLANTED_RANKS, PLANTED_SCHEDULE, allocation_error, make_planted_task, train_planted
 from .noise import compare
 
 
