@@ -105,3 +105,75 @@ def test_module_initializes_at_once_and_loads_plotly_once_per_page(tmp_path):
     assert out["calls"] == ["initialize A", "render A in div1", "render A in div2",
                             "initialize B", "render B in div3"]  # plotly's own, once per model
     assert out["cleanup"] == "cleanup"  # plotly's view clean-up reaches anywidget
+
+
+QUIET_TEST = r"""
+// A stand-in for plotly's FigureModel and FigureView, as plotly 6-7 write them: the view marks an
+// update from the kernel with `_doNotReportToPy`; plotly.js (here `plotly`) edits by the keys it is
+// given and, once drawn (a promise later), emits an event with a copy of the edit; the view reports
+// an event without the mark to the kernel.
+globalThis.Blob = class { constructor(parts) { this.text = parts.join(""); } };
+const dataUrl = (text) => "data:text/javascript;base64," + Buffer.from(text).toString("base64");
+URL.createObjectURL = (blob) => dataUrl(blob.text);
+URL.revokeObjectURL = () => {};
+const BUNDLE = `
+export class FigureModel {
+  constructor(state) { this.state = state; this.sets = []; }
+  get(name) { return structuredClone(this.state[name]); }  // plotly deserializes: a new object
+  set(name, value) { this.sets.push(Object.keys(value).join()); }
+}
+export class FigureView {
+  constructor(model) { this.model = model; this.viewID = "v1"; this.seen = []; }
+  plotly(edit) {
+    this.seen.push(Object.keys(edit));
+    return Promise.resolve().then(() => this.handle_plotly_update({ ...edit }));
+  }
+  handle_plotly_update(edit) {
+    if (!edit.hasOwnProperty("_doNotReportToPy")) this.model.set("_js2py_update", edit);
+  }
+  do_update() {
+    const message = this.model.get("_py2js_update");
+    if (message !== null) {
+      const style = message.style_data || {};
+      style._doNotReportToPy = true;
+      this.plotly(style);
+    }
+  }
+}
+export default () => ({ initialize() {}, render() {} });`;
+const esm = await import(dataUrl(process.env.ESM));
+const state = { _plotly_bundle: BUNDLE, _plotly_bundle_id: "q1", _py2js_update: { style_data: { y: [[1, 2]] } } };
+const widget = esm.default();
+widget.initialize({ model: { get: (key) => state[key] } });
+await widget.render({ el: "div" });
+const bundle = await globalThis.__adaloraLitePlotlyBundles.get("q1");
+const model = new bundle.FigureModel(state), view = new bundle.FigureView(model);
+view.do_update();                             // two updates from the kernel, drawn later
+view.do_update();
+await view.plotly({ "xaxis.range": [0, 1] });  // then the user zooms
+await new Promise((resolve) => setTimeout(resolve, 10));
+console.log(JSON.stringify({ seen: view.seen, reports: model.sets }));
+"""
+
+
+@anywidget_plotly
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the module")
+def test_kernel_updates_reach_plotly_js_without_the_mark_and_are_not_reported_back(tmp_path):
+    script = tmp_path / "q.mjs"
+    script.write_text(QUIET_TEST)
+    run = subprocess.run([shutil.which("node"), str(script)], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "ESM": figure.ESM})
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    # plotly.js edits by the data's own keys only: the mark is not an attribute to redraw for
+    assert out["seen"] == [["y"], ["y"], ["xaxis.range"]]
+    assert out["reports"] == ["xaxis.range"]  # the kernel's two updates are not echoed; the zoom is
+
+
+def test_the_real_bundle_exports_the_classes_the_module_patches():
+    source = figure.PLOTLY_BUNDLE.read_text(encoding="utf-8") if figure.PLOTLY_BUNDLE.is_file() else ""
+    if "FigureView" not in source:
+        pytest.skip("plotly's bundle exports no FigureView (plotly 5): nothing is patched")
+    for name in ("as FigureModel", "as FigureView", "_doNotReportToPy", "do_update(){",
+                 "do_relayout(){", "do_restyle(){", '"_js2py_update"', '"_js2py_relayout"'):
+        assert name in source, f"plotly's widget bundle changed: {name!r} is gone"

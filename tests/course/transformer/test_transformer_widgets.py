@@ -34,6 +34,14 @@ def test_panel_starts_at_the_end_on_the_most_pruned_matrix(panel, replay):
     assert repr(panel) == f"RankReplayPanel(36 matrices, 125 steps, step=125, matrix={name!r})"
 
 
+def test_play_and_step_slider_are_linked_in_the_kernel(panel, replay):
+    # widgets.link, not jslink: one kernel message per slider move (the Play follows in the kernel)
+    panel.play.value = 61
+    assert panel.step_slider.value == 61 and "Step t = 61 of 125" in panel.status.value
+    panel.step_slider.value = 30
+    assert panel.play.value == 30
+
+
 def test_moving_the_step_redraws_heatmap_bars_budget_and_status(panel, replay):
     cut = replay.recording.slices()[panel.matrix]
     for t in (0, 30, 61, 125, 7):
