@@ -18,17 +18,15 @@ before the measurement. The goal (issue 20): p95 <= 100 ms. A benchmark, not a t
 """
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import timing
+
+sys.path.insert(0, str(timing.ROOT))  # the repository, for tests/servers.py
+from tests.servers import serve  # noqa: E402
 
 NAME = "browser_latency"
 GOAL_P95_MS = 100
@@ -108,36 +106,11 @@ def notebook_env():
     return env
 
 
-@contextmanager
 def jupyterlab(folder):
-    """A JupyterLab server on a free loopback port serving `folder`; yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(folder / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={port}", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={folder}"],
-        cwd=folder, stdout=log, stderr=subprocess.STDOUT, env=notebook_env(), start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    sys.exit(f"JupyterLab did not start:\n{(folder / 'server.log').read_text()}")
-                time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
+    """A JupyterLab server serving `folder` (tests/servers.py, shared with the browser tests)."""
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+               "--port={port}", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={folder}"]
+    return serve(command, f"/api/status?token={TOKEN}", folder, env=notebook_env())
 
 
 def open_and_run(browser, url, notebook, scope):

@@ -15,19 +15,15 @@ machine (see adalora_lite/widgets/figure.py); `settle` then fails saying what th
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from adalora_lite.viz.budget import KEPT, MASKED
+from tests.servers import serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,40 +44,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 def rgb(hex_colour):
     r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
     return f"rgb({r}, {g}, {b})"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serve(command, ready_path, root):
-    """Run a Jupyter server `command` (with {port}) on a free loopback port until the block ends."""
-    port = free_port()
-    log_path = root / "server.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen([a.format(port=port) for a in command], cwd=root, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.time() + 90
-            while True:
-                try:
-                    urllib.request.urlopen(url + ready_path, timeout=2)
-                    break
-                except OSError:
-                    if time.time() > deadline or server.poll() is not None:
-                        pytest.fail(f"server did not start:\n{log_path.read_text()}")
-                    time.sleep(0.5)
-            yield url
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
