@@ -94,6 +94,36 @@ def test_a_tracker_alone_scores_as_the_allocator_and_never_masks():
     assert all(layer.budget_applied is None for layer in model.layers.values())
 
 
+def test_a_tracker_saves_resumes_and_cuts_its_scores_into_layers():
+    """A NumPy tracker's state round-trips as copies; a state saved before any update (None)
+    resumes from zero EMAs; layer_scores is triplet_scores cut per layer, in layer order."""
+    model = tiny_model()
+    tracker = ImportanceTracker(model.layers)
+    x, y = batch()
+    for _ in range(3):
+        train_step(model, x, y, lr=0.3)
+        tracker.update()
+    saved = tracker.state_dict()
+    assert isinstance(saved["ibar"], np.ndarray) and saved["ibar"] is not tracker.ibar
+    per_layer = tracker.layer_scores()
+    assert list(per_layer) == list(model.layers)
+    np.testing.assert_array_equal(np.concatenate(list(per_layer.values())), tracker.triplet_scores())
+    resumed = ImportanceTracker(model.layers)
+    resumed.load_state_dict(saved)
+    np.testing.assert_array_equal(resumed.ibar, tracker.ibar)
+    np.testing.assert_array_equal(resumed.ubar, tracker.ubar)
+    assert resumed.ibar is not saved["ibar"]
+    assert tracker.ibar.any() and tracker.ubar.any()
+    tracker.load_state_dict({"ibar": None, "ubar": None})
+    assert np.all(tracker.ibar == 0) and np.all(tracker.ubar == 0)
+
+
+def test_the_budget_before_any_update_is_the_initial_one():
+    model = tiny_model()
+    allocator = RankAllocator(model.layers, target_budget=5, **SCHEDULE)
+    assert allocator.budget == allocator.schedule.init_budget == 12  # 3 layers x r = 4
+
+
 def test_a_masked_triplet_can_come_back():
     """Masking zeroes lambda but keeps P and Q: the next SGD step moves lambda off zero again."""
     model = tiny_model()
