@@ -25,8 +25,8 @@ from tempfile import TemporaryDirectory
 
 import timing
 
-sys.path.insert(0, str(timing.ROOT))  # the repository, for tests/servers.py
-from tests.servers import serve  # noqa: E402
+sys.path.insert(0, str(timing.ROOT))  # the repository, for tests/jupyter_browser.py
+from tests.jupyter_browser import open_notebook, serve  # noqa: E402
 
 NAME = "browser_latency"
 GOAL_P95_MS = 100
@@ -107,40 +107,10 @@ def notebook_env():
 
 
 def jupyterlab(folder):
-    """A JupyterLab server serving `folder` (tests/servers.py, shared with the browser tests)."""
+    """A JupyterLab server serving `folder` (tests/jupyter_browser.py, shared with the browser tests)."""
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
                "--port={port}", f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={folder}"]
     return serve(command, f"/api/status?token={TOKEN}", folder, env=notebook_env())
-
-
-def open_and_run(browser, url, notebook, scope):
-    """A JupyterLab page with `notebook` run to the end and its panel `scope` drawn."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    page.goto(f"{url}/lab/workspaces/{Path(notebook).stem}/tree/{notebook}?token={TOKEN}&reset")
-    page.get_by_text("| Idle").wait_for(timeout=120_000)  # the kernel is connected
-    started = ("() => Array.from(document.querySelectorAll('.jp-InputPrompt'))"
-               ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
-    for _ in range(3):  # a click can land before the kernel listens
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_text("Run All Cells", exact=True).click()
-        try:
-            page.wait_for_function(started, timeout=30_000)
-            break
-        except Exception:
-            page.keyboard.press("Escape")
-    try:
-        page.wait_for_selector(f".{scope} .js-plotly-plot .trace.bars", timeout=300_000)
-    except Exception:
-        errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
-        sys.exit(f"{notebook}: the panel .{scope} never drew its bars; stderr in the page: {errors}")
-    idle = ("() => !Array.from(document.querySelectorAll('.jp-InputPrompt'))"
-            ".some(p => p.textContent.includes('*'))"
-            " && /\\|\\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || '')")
-    page.wait_for_function(idle, timeout=600_000, polling=500)
-    if page.get_by_role("button", name="No", exact=True).is_visible():
-        page.get_by_role("button", name="No", exact=True).click()  # JupyterLab's news prompt
-    page.locator(f".{scope}").scroll_into_view_if_needed()
-    return page
 
 
 def time_moves(page, scope, slider, moves, pause_s):
@@ -211,7 +181,7 @@ def run(args):
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             meta["browser"] = f"Chromium {browser.version} (headless, Playwright {version('playwright')})"
             for name, (notebook, scope, slider) in DASHBOARDS.items():
-                page = open_and_run(browser, url, notebook, scope)
+                page = open_notebook(browser, url, TOKEN, notebook, scope)
                 meta.setdefault("also_running", busy_processes())
                 meta.setdefault("load_average_before_moves", timing.load_average())
                 moves = time_moves(page, scope, slider, args.moves, args.pause)

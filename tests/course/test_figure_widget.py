@@ -48,6 +48,16 @@ def test_every_panel_builds_its_figures_with_the_library_class():
         assert isinstance(fig, figure.FigureWidget)
 
 
+def run_node(script, folder):
+    """Run a node module `script` with the library's ESM in $ESM; its printed JSON."""
+    path = folder / "test.mjs"
+    path.write_text(script)
+    run = subprocess.run([shutil.which("node"), str(path)], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "ESM": figure.ESM})
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
 NODE_TEST = r"""
 // A stand-in for plotly's bundle: counts its evaluations and records the calls it gets.
 globalThis.calls = [];
@@ -93,12 +103,7 @@ console.log(JSON.stringify(out));
 @anywidget_plotly
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the module")
 def test_module_initializes_at_once_and_loads_plotly_once_per_page(tmp_path):
-    script = tmp_path / "t.mjs"
-    script.write_text(NODE_TEST)
-    run = subprocess.run([shutil.which("node"), str(script)], capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "ESM": figure.ESM})
-    assert run.returncode == 0, run.stderr
-    out = json.loads(run.stdout)
+    out = run_node(NODE_TEST, tmp_path)
     assert out["initialize"] == [None, None]  # returns at once, no promise for anywidget to await
     assert out["evaluatedAtInitialize"] == 0 and out["callsAtInitialize"] == []
     assert out["evaluations"] == 1  # one bundle for the page, however many figures
@@ -159,12 +164,7 @@ console.log(JSON.stringify({ seen: view.seen, reports: model.sets }));
 @anywidget_plotly
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the module")
 def test_kernel_updates_reach_plotly_js_without_the_mark_and_are_not_reported_back(tmp_path):
-    script = tmp_path / "q.mjs"
-    script.write_text(QUIET_TEST)
-    run = subprocess.run([shutil.which("node"), str(script)], capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "ESM": figure.ESM})
-    assert run.returncode == 0, run.stderr
-    out = json.loads(run.stdout)
+    out = run_node(QUIET_TEST, tmp_path)
     # plotly.js edits by the data's own keys only: the mark is not an attribute to redraw for
     assert out["seen"] == [["y"], ["y"], ["xaxis.range"]]
     assert out["reports"] == ["xaxis.range"]  # the kernel's two updates are not echoed; the zoom is

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from adalora_lite.viz.budget import KEPT, MASKED
-from tests.servers import serve
+from tests import jupyter_browser
+from tests.jupyter_browser import serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,24 +84,8 @@ def replay_copy():
 
 
 def open_notebook(browser, url, name, scope):
-    """A page of JupyterLab (a workspace of its own, so no other notebook is restored into it) with
-    notebook `name` run to the end and the panel of CSS class `scope` drawn with its bars."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    page.goto(f"{url}/lab/workspaces/{Path(name).stem}/tree/{name}?token={TOKEN}&reset")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.get_by_text("| Idle").wait_for(timeout=90_000)  # the kernel is connected
-    run_all(page)
-    try:
-        page.wait_for_selector(f".{scope} .js-plotly-plot .trace.bars", timeout=300_000)
-    except Exception:
-        page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
-        errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
-        pytest.fail(f"the panel .{scope} never drew its bars; stderr in the page: {errors}")
-    wait_for_kernel_done(page)  # a slider move sent earlier would queue behind the running cells
-    page.locator(f".{scope}").scroll_into_view_if_needed()
-    if page.get_by_role("button", name="No", exact=True).is_visible():
-        page.get_by_role("button", name="No", exact=True).click()  # JupyterLab's news prompt
-    return page
+    return jupyter_browser.open_notebook(browser, url, TOKEN, name, scope,
+                                         failure_screenshot=ARTIFACTS / "0_failure.png")
 
 
 @pytest.fixture(scope="module")
@@ -128,34 +113,6 @@ def replay_page(lab, browser):
     page = open_notebook(browser, lab, REPLAY_COPY, "adalora-replay")
     yield page
     page.close()
-
-
-def run_all(page, tries=3):
-    """Run > Run All Cells, again if no cell started (a click can land before the kernel listens)."""
-    started = ("() => Array.from(document.querySelectorAll('.jp-InputPrompt'))"
-               ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
-    for _ in range(tries):
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_text("Run All Cells", exact=True).click()
-        try:
-            page.wait_for_function(started, timeout=30_000)
-            return
-        except Exception:
-            page.keyboard.press("Escape")
-    pytest.fail("JupyterLab never started running the notebook")
-
-
-def wait_for_kernel_done(page, timeout=600):
-    """Wait until Run All has finished: no cell waiting or running ([*]) and the kernel idle."""
-    done = ("() => !Array.from(document.querySelectorAll('.jp-InputPrompt'))"
-            "        .some(p => p.textContent.includes('*'))"
-            "  && /\\|\\s*Idle/.test("
-            "        document.querySelector('#jp-main-statusbar')?.textContent || '')")
-    try:
-        page.wait_for_function(done, timeout=timeout * 1000, polling=500)
-    except Exception:
-        page.screenshot(path=str(ARTIFACTS / "0_failure.png"))
-        pytest.fail(f"JupyterLab did not finish running the notebook within {timeout} s")
 
 
 @dataclass(frozen=True)
