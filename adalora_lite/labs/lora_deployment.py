@@ -38,8 +38,13 @@ def time_forward(models, x, *, number=20, repeats=25):
     return best
 
 
+# Reading an attribute (x.shape, A.T: names ending in __get__) or giving a tensor another shape over
+# the same numbers (these) computes nothing, so it is not counted.
+RELABEL = {"reshape", "view"}
+
+
 class _CountOps(TorchFunctionMode):
-    """Counts the torch functions and tensor methods called under it (attribute reads left out)."""
+    """Counts the torch functions and tensor methods called under it that compute (see RELABEL)."""
 
     def __init__(self):
         super().__init__()
@@ -47,15 +52,16 @@ class _CountOps(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = resolve_name(func) or getattr(func, "__name__", str(func))
-        if not name.endswith("__get__"):  # x.shape, A.T: reading an attribute computes nothing
-            self.counts[name.rsplit(".", 1)[-1]] += 1
+        name = name.rsplit(".", 1)[-1]
+        if not name.endswith("__get__") and name not in RELABEL:
+            self.counts[name] += 1
         return func(*args, **(kwargs or {}))
 
 
 def forward_ops(model, x):
     """{operation: calls} that one forward pass of `model` on `x` runs, in order of first call
-    (e.g. {"linear": 3, "matmul": 6, "mul": 3, "add": 3, "tanh": 2} for an unmerged rank-r LoRA
-    MLP of three layers, {"linear": 3, "tanh": 2} merged). Counted, not timed: the same on every
+    (e.g. {"linear": 3, "matmul": 3, "addmm_": 3, "tanh": 2} for an unmerged rank-r LoRA MLP of
+    three layers, {"linear": 3, "tanh": 2} merged). Counted, not timed: the same on every
     machine, whatever its load."""
     x = torch.as_tensor(x)
     with torch.no_grad(), _CountOps() as mode:
