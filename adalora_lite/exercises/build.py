@@ -2,7 +2,7 @@
 
 Each check_X(fn) calls the learner's code on fixed inputs, compares with the library and names
 common slips; each X_or_reference(fn) returns the learner's code once it passes, else the
-reference solution (adalora_lite.exercises.solutions), and says which one the notebook uses.
+reference solution (adalora_lite.exercises.solutions, solutions_torch), and says which one the notebook uses.
 """
 import numpy as np
 
@@ -153,5 +153,5 @@ def check_lora_module(cls):
 
 
 def lora_module_or_reference(cls):
-    from . import solutions
-    return _use_or_reference(cls, check_lora_module, solutions.LoRAModule, "LoRA layer")
+    from .solutions_torch import LoRAModule
+    return _use_or_reference(cls, check_lora_module, LoRAModule, "LoRA layer")

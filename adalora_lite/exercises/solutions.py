@@ -3,7 +3,8 @@
 Read these only after trying (notebooks 05 and 06 ask for them). Each is the textbook form of one
 formula of the paper, one layer at a time; the library computes the same numbers for every layer
 at once (`adalora_lite.scoring`, `adalora_lite.schedule`), and `adalora_lite.exercises.write_it`
-checks a student's version against it.
+checks a student's version against it. Notebook 03's LoRA layer, a torch module, is in
+solutions_torch.py: apart, so that these load without torch (notebooks 01 and 04-06 never need it).
 """
 import numpy as np
 
@@ -60,26 +61,6 @@ def truncate(W, r):
 def subspace_params(theta0, E, z):
     """theta = theta0 + E z (notebook 02): theta0 (D,), E (D, d), z (d,). NumPy or torch."""
     return theta0 + E @ z
-
-
-import torch  # noqa: E402  (LoRAModule below is a torch module)
-from torch import nn  # noqa: E402
-
-
-class LoRAModule(nn.Module):
-    """h = W0 x + b + (alpha/r) B A x around a frozen nn.Linear (notebook 03)."""
-
-    def __init__(self, base, r, alpha):
-        super().__init__()
-        self.base = base.requires_grad_(False)
-        d_out, d_in = base.weight.shape
-        self.A = nn.Parameter(torch.empty(r, d_in, dtype=base.weight.dtype))  # (r, d_in)
-        nn.init.uniform_(self.A, -d_in ** -0.5, d_in ** -0.5)  # Kaiming-uniform, as loralib and PEFT
-        self.B = nn.Parameter(torch.zeros(d_out, r, dtype=base.weight.dtype))  # (d_out, r): zero
-        self.scale = alpha / r
-
-    def forward(self, x):  # x (n, d_in)
-        return self.base(x) + self.scale * (x @ self.A.T) @ self.B.T  # (n, d_out)
 
 
 def orthogonality_grad(P, Q):

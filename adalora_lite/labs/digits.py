@@ -15,18 +15,19 @@ work to do. Two pretrainings, one `DigitsTask`:
     DigitsTask.torch_model(), .reference_model(), .lora_model()   the frozen network, both paths
     predict(model, X)                    logits as NumPy, from a torch module or a reference MLP
 """
+import sys
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .. import reference
 from ..data import load_digits_split, mirror_digits
 from ..errors import ConfigError
-from ..nn import MLP as TorchMLP
 from .common import memoize, minibatches, read_only, single_thread
-from .lora_scale import add_lora
+
+# torch is imported by the methods that build torch models, not here: notebooks 04 and 05 use only
+# the NumPy side (see common.single_thread).
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, so it can key caches
@@ -64,11 +65,17 @@ class DigitsTask:
 
     def torch_model(self):
         """A fresh copy of the pretrained network as a torch module, every parameter frozen."""
+        from ..nn import MLP as TorchMLP
+
         return TorchMLP(self.weights, self.biases, adapter=None).requires_grad_(False)
 
     def lora_model(self, *, r, alpha, scaling="alpha/r", seed=0):
         """(model, adapters): the pretrained network with LoRA on every layer; A drawn after
         torch.manual_seed(seed), B = 0 (see `lora_scale.add_lora`)."""
+        import torch
+
+        from .lora_scale import add_lora
+
         model = self.torch_model()
         torch.manual_seed(seed)
         return model, add_lora(model, r=r, alpha=alpha, scaling=scaling)
@@ -101,14 +108,15 @@ class DigitsTask:
 
 def predict(model, X):
     """Logits (n, 10) as a NumPy array, from a torch module or a reference MLP."""
-    if isinstance(model, torch.nn.Module):
+    torch = sys.modules.get("torch")  # a torch module exists only once torch has been imported
+    if torch is not None and isinstance(model, torch.nn.Module):
         with torch.no_grad():
             return model(torch.as_tensor(X)).numpy()
     return model.forward(X)
 
 
 @memoize(maxsize=4)
-@single_thread()
+@single_thread(torch=False)  # scikit-learn's MLP: NumPy only
 def mirrored_digits_task(hidden=32, seed=0):
     """Pretrain on mirrored digits (about a second), freeze, and return the upright-digits task."""
     from sklearn.exceptions import ConvergenceWarning

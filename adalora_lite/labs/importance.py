@@ -97,7 +97,7 @@ def gather(layers):
             np.concatenate([g.reshape(-1) for _, g in pairs]))
 
 
-@single_thread()
+@single_thread(torch=False)  # NumPy only
 def record_scores(task, *, beta1=0.85, beta2=0.85, r=DEFAULTS.r, alpha=DEFAULTS.alpha,
                   gamma=DEFAULTS.gamma, lr=DEFAULTS.lr, steps=DEFAULTS.steps,
                   batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed):
@@ -231,7 +231,7 @@ def scale_invariance(model, task, *, batch=None):
     return out
 
 
-@single_thread()
+@single_thread(torch=False)  # NumPy only
 def masking_loss_increase(model, task):
     """(n_triplets,) measured: the training-set loss with lambda_i set to 0 (that triplet alone
     masked) minus the loss of the unmasked model. The importance a score tries to predict."""
@@ -255,7 +255,7 @@ def predictiveness(run, task, *, beta1=0.85, beta2=0.85):
             for name, scores in ablation_scores(run, beta1, beta2).items()}
 
 
-@single_thread()
+@single_thread(torch=False)  # NumPy only
 def scores_side_by_side(task, scorer, *, steps=50, beta1=0.85, beta2=0.85, r=DEFAULTS.r,
                         alpha=DEFAULTS.alpha, gamma=DEFAULTS.gamma, lr=DEFAULTS.lr,
                         batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed):

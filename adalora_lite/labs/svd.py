@@ -100,7 +100,7 @@ class SVDRun(Recording):
         return len(self.steps) - 1 if step == -1 else int(step) - 1
 
 
-@single_thread()
+@single_thread(torch=False)  # NumPy only
 def train_svd(task, *, gamma=0.1, init="orthogonal", allocation=None, settings=SETTINGS):
     """Train SVD adapters on the task and record everything notebook 04 plots.
 
@@ -178,7 +178,7 @@ class Regrowth:
         return float(self.svd_lam[-1])
 
 
-@single_thread()
+@single_thread(torch=False)  # NumPy only
 def mask_and_regrow(task, *, layer="layers.0", mask_at=100, gamma=0.1, settings=SETTINGS):
     """Train an SVD model and a LoRA model on the same batches. After step `mask_at`, mask the
     SVD triplet with the largest |lambda| in `layer` (lambda := 0, P and Q kept), and prune the
@@ -339,7 +339,7 @@ class InitComparison:
     first_pq_grad: dict  # {init: ||dL/dP|| + ||dL/dQ|| summed over layers on step 1}
 
 
-@single_thread()
+@single_thread(torch=False)  # NumPy only
 def init_comparison(task, *, gamma=0.1, settings=SETTINGS):
     """LoRA, SVD with orthogonal P, Q (ours) and SVD with N(0, 0.02^2) P, Q (PEFT's), trained
     on the same batches with the same lr; the SVD ones with the regularizer weight `gamma`."""

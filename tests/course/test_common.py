@@ -17,6 +17,14 @@ def test_single_thread_limits_and_restores():
     assert torch.get_num_threads() == before and blas_threads() == blas_before
 
 
+def test_single_thread_without_torch_limits_blas_only():
+    before, blas_before = torch.get_num_threads(), blas_threads()
+    with single_thread(torch=False):
+        assert torch.get_num_threads() == before
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == blas_before
+
+
 def test_single_thread_as_a_decorator():
     @single_thread()
     def threads():
@@ -52,3 +60,25 @@ def test_memoize_keys_hold_their_arguments_so_they_cannot_collide():
     assert work.cache_info()["size"] == 4
     work.cache_clear()
     assert work.cache_info() == {"hits": 0, "misses": 0, "size": 0}
+
+
+def test_the_numpy_notebooks_never_import_torch():
+    """Notebooks 04-06 use only the NumPy side: their labs, exercises, solutions and widgets load and
+    run without torch, whose import costs every kernel's start about 1.3 s (single_thread(torch=False),
+    solutions_torch.py apart from solutions.py)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from adalora_lite.labs import budget, importance, svd\n"
+            "from adalora_lite.labs.digits import mirrored_digits_task\n"
+            "from adalora_lite.exercises import build, solutions, write_it\n"
+            "from adalora_lite.exercises import budget as b, importance as i, svd as s\n"
+            "from adalora_lite.widgets import budget as wb, importance as wi, svd as ws\n"
+            "task = mirrored_digits_task()\n"
+            "importance.record_scores(task, steps=5)\n"
+            "build.truncate_or_reference(None)\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout.strip().splitlines()[-1]  # after what the checkers print
+    assert loaded == "[]", f"torch was imported: {loaded[:300]}"

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from adalora_lite.exercises import build, solutions
+from adalora_lite.exercises.solutions_torch import LoRAModule
 
 
 def svd_keep(W, idx, with_sigma=True):
@@ -49,7 +50,7 @@ def test_subspace_params_works_on_torch_tensors():
     assert torch.equal(solutions.subspace_params(t, E, z), torch.full((4,), 3.0))
 
 
-class Scaled(solutions.LoRAModule):
+class Scaled(LoRAModule):
     factor = None
 
     def __init__(self, base, r, alpha):
@@ -69,7 +70,7 @@ class SqrtR(Scaled):
     factor = staticmethod(lambda a, r: a / r ** 0.5)
 
 
-class NonZeroB(solutions.LoRAModule):
+class NonZeroB(LoRAModule):
     def __init__(self, base, r, alpha):
         super().__init__(base, r, alpha)
         torch.nn.init.normal_(self.B)
@@ -95,7 +96,7 @@ class Stub(torch.nn.Module):
         ...
 
 
-class NoBase(solutions.LoRAModule):
+class NoBase(LoRAModule):
     def forward(self, x):
         return self.scale * (x @ self.A.T) @ self.B.T
 
@@ -111,8 +112,8 @@ def test_lora_module_names_slips(cls, words):
 
 
 def test_lora_module_accepts_the_solution_and_falls_back(capsys):
-    assert build.check_lora_module(solutions.LoRAModule)
-    assert build.lora_module_or_reference(NoScale) is solutions.LoRAModule
+    assert build.check_lora_module(LoRAModule)
+    assert build.lora_module_or_reference(NoScale) is LoRAModule
     assert "reference solution" in capsys.readouterr().out
     assert build.truncate_or_reference(solutions.truncate) is solutions.truncate
     assert "using your" in capsys.readouterr().out

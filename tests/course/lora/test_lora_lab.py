@@ -194,7 +194,7 @@ def test_breakdown_search_means_seeds_and_bands_them():
 
 
 def test_train_twins_with_a_layer_class_and_lora_model_with(task):
-    from adalora_lite.exercises import solutions
+    from adalora_lite.exercises.solutions_torch import LoRAModule
     from adalora_lite.reference.layers import LoRALinear
 
     class Mine(LoRALinear):  # the reference's maths behind the notebook's constructor
@@ -205,7 +205,7 @@ def test_train_twins_with_a_layer_class_and_lora_model_with(task):
     run = L.train_twins(task, r=2, steps=5, layer=Mine)
     assert all(isinstance(layer, Mine) for layer in run.ref.layers.values())
     assert run.max_loss_diff < 1e-9 and run.max_weight_diff < 1e-9
-    mine = L.lora_model_with(task, solutions.LoRAModule, r=4, alpha=8.0, seed=0)
+    mine = L.lora_model_with(task, LoRAModule, r=4, alpha=8.0, seed=0)
     library, _ = task.lora_model(r=4, alpha=8.0, seed=0)
     assert [m.A.shape[0] for m in mine.layers] == [4, 4, 4]
     for m, lib in zip(mine.layers, find_adapters(library).values()):
