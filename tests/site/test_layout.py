@@ -30,7 +30,8 @@ def test_labs_has_a_module_per_topic_named_like_viz_widgets_and_exercises():
     assert TOPICS | {"digits", "common"} <= labs  # and beside them, one module per further idea
     for sub in ("viz", "widgets", "exercises"):
         names = {m.name for m in pkgutil.iter_modules([str(PACKAGE / sub)])}
-        shared = {"style", "panel", "figure", "diagrams", "feedback", "solutions", "write_it", "build",
+        shared = {"style", "panel", "figure", "diagrams", "feedback", "solutions", "solutions_torch",
+                  "write_it", "build",
                   "claims"}
         assert names - shared <= TOPICS, sub
 
