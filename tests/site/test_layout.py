@@ -31,8 +31,7 @@ def test_labs_has_a_module_per_topic_named_like_viz_widgets_and_exercises():
     for sub in ("viz", "widgets", "exercises"):
         names = {m.name for m in pkgutil.iter_modules([str(PACKAGE / sub)])}
         shared = {"style", "panel", "figure", "diagrams", "feedback", "solutions", "solutions_torch",
-                  "write_it", "build",
-                  "claims"}
+                  "write_it", "build", "claims"}
         assert names - shared <= TOPICS, sub
 
 
