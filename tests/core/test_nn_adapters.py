@@ -47,6 +47,28 @@ def test_merge_then_unmerge(adapter, dtype, device):
         assert next(a.parameters()).device.type == device
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("adapter", ["lora", "svd"])
+def test_mixed_precision_autocast_trains_and_matches_float32(adapter, device):
+    """Under autocast the frozen layer's output is bfloat16 while the factors stay float32; the
+    adapter's in-place product must still run, train every factor, and agree with float32."""
+    model = toy(device=device)
+    adapters = add_adapters(model, ["0", "2"], adapter=adapter, r=4, alpha=8)
+    perturb(adapters)
+    x = torch.randn(7, 10, device=device)
+    reference = model(x)
+    with torch.autocast(device, dtype=torch.bfloat16):
+        out = model(x)
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16
+    # bfloat16 keeps 8 significant bits; measured here, the largest difference was 0.3 % (LoRA)
+    # and 1.2 % (SVD) of the largest output, and a wrong or missing update moves it by far more
+    assert (out.float() - reference).abs().max() <= 0.03 * reference.abs().max()
+    for a in adapters.values():
+        assert all(p.grad is not None and p.grad.dtype == torch.float32
+                   for p in a.parameters() if p.requires_grad)
+
+
 def test_only_adapters_and_named_modules_train():
     model = toy()
     adapters = add_adapters(model, ["0", "2"], adapter="svd", r=3, alpha=6, modules_to_train="4")
