@@ -20,8 +20,8 @@ import numpy as np
 @contextmanager
 def single_thread(*, torch=True):
     """Limit BLAS (NumPy's and torch's) and, with `torch`, torch's intra-op pool to one thread, then
-    restore. NumPy-only code passes torch=False and never imports torch: notebooks 04 and 05 use
-    no torch, and their kernels start about 1.3 s sooner without it (measured on this machine).
+    restore. NumPy-only code passes torch=False and never imports torch: notebooks 04-06 use no
+    torch, and their kernels start about 1.3 s sooner without it (measured on this machine).
 
     Also a decorator: `@single_thread()`.
     """

@@ -26,8 +26,8 @@ from ..data import load_digits_split, mirror_digits
 from ..errors import ConfigError
 from .common import memoize, minibatches, read_only, single_thread
 
-# torch is imported by the methods that build torch models, not here: notebooks 04 and 05 use only
-# the NumPy side (see common.single_thread).
+# torch is imported by the methods that build torch models, not here: notebooks 04-06 use only the
+# NumPy side (see common.single_thread).
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, so it can key caches

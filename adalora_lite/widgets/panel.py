@@ -44,7 +44,7 @@ class ReplayPanel(Panel):
 
         Linked in the kernel, not in the page (`jslink`): a slider move then sends the kernel one
         message instead of two (the Play's, first, then the slider's), and the redraw starts
-        sooner (benchmarks/README.md, "Browser latency")."""
+        sooner (benchmarks/README.md, "Issue 20's speed goals")."""
         self.step_slider = widgets.IntSlider(value=step, min=0, max=n_steps, description="step t",
                                              continuous_update=True, layout=widgets.Layout(width=width),
                                              style={"description_width": "120px"})
